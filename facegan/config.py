@@ -1,0 +1,128 @@
+"""One typed config for a training run, shared by the CLI, the notebook and the tests.
+
+Defaults are the DCGAN paper's (Radford et al. 2015): Adam 2e-4, betas (0.5, 0.999),
+batch 128, z of 100, N(0, 0.02) init. Presets are just named sets of overrides.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+IMAGE_SIZES = (32, 64, 128)
+DATASETS = ("synthetic", "celeba", "folder")
+LOSSES = ("bce", "ls")
+SCHEDULES = ("fixed", "decay", "gated")
+
+
+def opt(default, help: str):
+    """A config field with its --help text, which the CLI reads from the metadata."""
+    return field(default=default, metadata={"help": help})
+
+
+class ConfigError(ValueError):
+    """A config value a run cannot use; the message names the field and the fix."""
+
+
+@dataclass
+class TrainConfig:
+    # Data
+    data: str = opt("synthetic", "synthetic (offline default) | celeba | folder")
+    data_dir: str = opt("data", "celeba: where the zip is fetched/extracted; folder: the images")
+    image_size: int = opt(64, "32, 64 or 128")
+    synthetic_n: int = opt(4096, "how many procedural faces to draw for data=synthetic")
+    cache_dir: str = opt("data/cache", "decoded uint8 arrays of image folders live here")
+    hflip: bool = opt(True, "random horizontal flips: faces are left-right symmetric")
+    # Models
+    z_size: int = opt(100, "length of the latent vector z")
+    conv_dim: int = opt(64, "width of the first D layer / last G layer")
+    d_dropout: float = opt(0.0, ">0 gives the Keras-style D with dropout after each block")
+    # Optimisation
+    batch_size: int = opt(128, "images per step")
+    epochs: int = opt(5, "passes over the training set")
+    lr_d: float = opt(2e-4, "discriminator Adam learning rate")
+    lr_g: float = opt(2e-4, "generator Adam learning rate (differs from lr_d for TTUR)")
+    beta1: float = opt(0.5, "Adam beta1; 0.5 (not 0.9) keeps GAN training stable")
+    beta2: float = opt(0.999, "Adam beta2")
+    loss: str = opt("bce", "bce (with logits) | ls (least squares)")
+    label_smoothing: float = opt(1.0, "target for real labels; 0.9 is one-sided smoothing")
+    # Update schedule between D and G (see facegan/schedules.py)
+    schedule: str = opt("fixed", "fixed k:1 | decay (k -> 1 over training) | gated (skip D when it wins)")
+    d_steps: int = opt(1, "k: D updates per G update")
+    d_acc_gate: float = opt(0.8, "gated: D trains only while its accuracy is below this")
+    # Run bookkeeping
+    seed: int = opt(0, "seeds weights, data order, z and the synthetic faces")
+    device: str = opt("auto", "auto picks CUDA when available")
+    name: str = opt("run", "run name, used for the default folder runs/<name>")
+    out: str = opt("", "run folder; empty means runs/<name>")
+    n_fixed: int = opt(16, "fixed latent batch drawn into train_samples.pkl each epoch")
+    log_every: int = opt(10, "steps between metrics.jsonl rows")
+    keep_checkpoints: int = opt(2, "per-epoch snapshots kept besides latest.pt")
+    num_workers: int = opt(0, "only for the PIL-decoding course dataloader")
+
+    def __post_init__(self):
+        validate(self)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out) if self.out else Path("runs") / self.name
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown config keys {unknown}; valid keys are the TrainConfig fields")
+        return cls(**d)
+
+    def save(self, path: Path) -> None:
+        from .io import atomic_write_text
+        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def validate(cfg: TrainConfig) -> None:
+    _check(cfg.data in DATASETS, f"data={cfg.data!r}: choose one of {', '.join(DATASETS)}")
+    _check(cfg.image_size in IMAGE_SIZES,
+           f"image_size={cfg.image_size}: choose one of {', '.join(map(str, IMAGE_SIZES))}")
+    _check(cfg.loss in LOSSES, f"loss={cfg.loss!r}: choose one of {', '.join(LOSSES)}")
+    _check(cfg.schedule in SCHEDULES, f"schedule={cfg.schedule!r}: choose one of {', '.join(SCHEDULES)}")
+    for name in ("batch_size", "epochs", "z_size", "conv_dim", "d_steps", "synthetic_n",
+                 "n_fixed", "log_every"):
+        _check(getattr(cfg, name) > 0, f"{name}={getattr(cfg, name)}: must be a positive integer")
+    for name in ("lr_d", "lr_g"):
+        _check(getattr(cfg, name) > 0, f"{name}={getattr(cfg, name)}: learning rates must be > 0")
+    for name in ("beta1", "beta2"):
+        _check(0 <= getattr(cfg, name) < 1, f"{name}={getattr(cfg, name)}: Adam betas lie in [0, 1)")
+    _check(0 <= cfg.d_dropout < 1, f"d_dropout={cfg.d_dropout}: must lie in [0, 1)")
+    _check(0.5 < cfg.label_smoothing <= 1,
+           f"label_smoothing={cfg.label_smoothing}: the real-label target lies in (0.5, 1]; 0.9 is usual")
+    _check(0.5 <= cfg.d_acc_gate <= 1, f"d_acc_gate={cfg.d_acc_gate}: must lie in [0.5, 1]")
+    _check(cfg.keep_checkpoints >= 0, f"keep_checkpoints={cfg.keep_checkpoints}: must be >= 0")
+    _check(cfg.num_workers >= 0, f"num_workers={cfg.num_workers}: must be >= 0")
+    _check(cfg.device == "auto" or cfg.device.split(":")[0] in ("cpu", "cuda", "mps"),
+           f"device={cfg.device!r}: use auto, cpu, cuda or cuda:N")
+
+
+# Named configs. The course recipe is the notebook's; demo fits a 2-core CPU in minutes.
+PRESETS: dict[str, dict] = {
+    "course": dict(image_size=64, conv_dim=64, batch_size=128, loss="bce", label_smoothing=1.0),
+    "demo": dict(image_size=32, conv_dim=32, batch_size=64, synthetic_n=4096, epochs=12,
+                 name="demo", label_smoothing=0.9),
+    "tiny": dict(image_size=32, conv_dim=8, z_size=16, batch_size=16, synthetic_n=64, epochs=1,
+                 n_fixed=4, log_every=1, name="tiny"),
+}
+
+
+def preset(name: str, **overrides) -> TrainConfig:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    return TrainConfig(**{**PRESETS[name], **overrides})

@@ -1,0 +1,204 @@
+"""Face images in, training batches out.
+
+Two paths serve two audiences:
+- The course path: `FaceFolder` + `get_dataloader` decode with PIL per item, as the
+  course notebook does, and `scale` maps [0, 1] tensors to [-1, 1].
+- The training path: a folder is decoded once into a uint8 (N, H, W, 3) array cached as
+  a memory-mapped `.npy` (rebuilt when the folder's files change), and `FaceBatches`
+  slices shuffled batches straight from it: no per-batch decode.
+The embedded default (`data="synthetic"`) draws procedural faces, so all of it works offline.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+CELEBA_SUBDIR = "processed_celeba_small/celeba"
+
+
+class DataError(ValueError):
+    """A dataset problem the user can fix; the message names it and the fix."""
+
+
+def scale(x: torch.Tensor, feature_range=(-1, 1)) -> torch.Tensor:
+    """Map x from [0, 1] (as ToTensor gives) to feature_range, the range tanh outputs."""
+    lo, hi = feature_range
+    return x * (hi - lo) + lo
+
+
+def find_images(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"image folder {folder} does not exist; pass --data-dir pointing at a "
+                        f"folder of .jpg/.png faces (or use --data synthetic)")
+    files = sorted(p for p in folder.rglob("*")
+                   if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    if not files:
+        raise DataError(f"image folder {folder} has no .jpg/.jpeg/.png files; "
+                        f"point --data-dir at the folder that holds the images")
+    return files
+
+
+def load_rgb(path: Path, image_size: int) -> np.ndarray:
+    """Decode one image as (S, S, 3) uint8; greyscale, RGBA and palette images become RGB."""
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if im.size != (image_size, image_size):
+            # Centre-crop to a square first so faces are never squashed.
+            side = min(im.size)
+            left, top = (im.width - side) // 2, (im.height - side) // 2
+            im = im.crop((left, top, left + side, top + side))
+            im = im.resize((image_size, image_size), Image.BICUBIC, reducing_gap=3.0)
+        return np.asarray(im, dtype=np.uint8)
+
+
+class FaceFolder(Dataset):
+    """Every image under a folder (recursively), as (3, S, S) float tensors.
+
+    value_range=(-1, 1) gives what the networks train on; (0, 1) gives what
+    torchvision's ToTensor gives, as the course's get_dataloader does.
+    """
+
+    def __init__(self, folder: str | Path, image_size: int = 64, value_range=(-1, 1)):
+        self.files = find_images(folder)
+        self.image_size = image_size
+        self.value_range = value_range
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        x = torch.from_numpy(load_rgb(self.files[i], self.image_size)).permute(2, 0, 1)
+        return scale(x.float() / 255, self.value_range)
+
+
+def get_dataloader(batch_size: int, image_size: int, data_dir: str = CELEBA_SUBDIR,
+                   num_workers: int = 0) -> DataLoader:
+    """The course's loader: shuffled batches of (B, 3, S, S) images in [0, 1]; call `scale` next."""
+    dataset = FaceFolder(data_dir, image_size, value_range=(0, 1))
+    return DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=num_workers)
+
+
+# ---------------------------------------------------------------- the uint8 cache
+
+def folder_fingerprint(files: list[Path], root: Path, image_size: int) -> str:
+    """Changes whenever a file is added, removed, resized or touched, or the size changes."""
+    h = hashlib.sha1(f"v1:{image_size}".encode())
+    for p in files:
+        st = p.stat()
+        h.update(f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _decode_all(files: list[Path], image_size: int, out: np.ndarray, progress: bool) -> int:
+    """Decode files into out; returns how many were kept (unreadable ones are skipped)."""
+    from tqdm.auto import tqdm
+
+    kept = 0
+    for p in tqdm(files, desc="decoding images", unit="img", disable=not progress, leave=False):
+        try:
+            out[kept] = load_rgb(p, image_size)
+            kept += 1
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            continue
+    return kept
+
+
+def cached_image_array(folder: str | Path, image_size: int, cache_dir: str | Path,
+                       progress: bool = True, log=print) -> np.ndarray:
+    """The folder's images as a read-only memory-mapped (N, S, S, 3) uint8 array.
+
+    The first call decodes every image and writes `<cache_dir>/<name>-<size>px-<fp>.npy`
+    atomically; later calls with unchanged files just map it. A stale cache for the
+    same folder is removed when the folder changes.
+    """
+    folder = Path(folder).resolve()
+    files = find_images(folder)
+    stem = f"{folder.name}-{hashlib.sha1(str(folder).encode()).hexdigest()[:8]}-{image_size}px"
+    cache_dir = Path(cache_dir)
+    path = cache_dir / f"{stem}-{folder_fingerprint(files, folder, image_size)}.npy"
+    if not path.exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        decoded = np.empty((len(files), image_size, image_size, 3), np.uint8)
+        kept = _decode_all(files, image_size, decoded, progress)
+        if kept == 0:
+            raise DataError(f"none of the {len(files)} images in {folder} could be decoded; "
+                            f"check that they are valid JPEG/PNG files")
+        if kept < len(files):
+            log(f"skipped {len(files) - kept} unreadable image(s) of {len(files)} in {folder}")
+        tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
+        np.save(tmp, decoded[:kept])
+        os.replace(tmp, path)
+        for stale in cache_dir.glob(f"{stem}-*.npy"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
+    return np.load(path, mmap_mode="r")
+
+
+# ---------------------------------------------------------------- training batches
+
+class FaceBatches:
+    """Shuffled (B, 3, S, S) float batches in [-1, 1], sliced from a uint8 NHWC array.
+
+    Each epoch's order and flips come from a generator seeded by (seed, epoch), so a
+    resumed run sees exactly the batches an uninterrupted one would.
+    """
+
+    def __init__(self, images: np.ndarray, batch_size: int, seed: int = 0, hflip: bool = True,
+                 device: torch.device | str = "cpu"):
+        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+            raise DataError(f"expected a (N, S, S, 3) uint8 array, got {images.shape} {images.dtype}")
+        if len(images) < batch_size:
+            raise DataError(f"the dataset has {len(images)} images, fewer than batch_size="
+                            f"{batch_size}; lower --batch-size or add images")
+        # A read-only memmap is copied into RAM once; an in-memory array is used as is.
+        self.images = torch.from_numpy(np.require(images, requirements=["C", "W"]))
+        self.batch_size, self.seed, self.hflip = batch_size, seed, hflip
+        self.device = torch.device(device)
+
+    def __len__(self) -> int:
+        return len(self.images) // self.batch_size  # drop the ragged last batch: BN needs stable stats
+
+    def epoch(self, epoch: int):
+        g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        order = torch.randperm(len(self.images), generator=g)
+        flips = torch.rand(len(self.images), generator=g) < 0.5
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            x = self.images[idx].to(self.device, non_blocking=True)
+            x = x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1)
+            if self.hflip:
+                f = flips[idx].to(self.device)
+                x = torch.where(f[:, None, None, None], x.flip(3), x)
+            yield x
+
+
+def celeba_folder(data_dir: str | Path) -> Path:
+    """The course's CelebA crops under data_dir, downloaded and extracted by helper.py if missing."""
+    folder = Path(data_dir) / CELEBA_SUBDIR
+    if folder.is_dir():
+        return folder
+    try:
+        from helper import download_extract  # the course's helper.py at the repo root
+    except ImportError:
+        raise DataError(f"{folder} is missing; run `python helper.py download --data-dir "
+                        f"{data_dir}` from the repo root first") from None
+    return Path(download_extract(data_dir=str(data_dir)))
+
+
+def training_images(cfg, progress: bool = True, log=print) -> np.ndarray:
+    """The uint8 (N, S, S, 3) training set a TrainConfig names."""
+    if cfg.data == "synthetic":
+        from .synthetic import make_faces
+        images, _ = make_faces(cfg.synthetic_n, cfg.image_size, seed=cfg.seed)
+        return images
+    folder = celeba_folder(cfg.data_dir) if cfg.data == "celeba" else Path(cfg.data_dir)
+    return cached_image_array(folder, cfg.image_size, cfg.cache_dir, progress, log)

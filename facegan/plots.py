@@ -1,0 +1,62 @@
+"""Figures a run produces: the loss curves and the course's `view_samples`.
+
+Figures are built with `matplotlib.figure.Figure` (no pyplot state), so training can
+save them headless while a notebook still shows them inline.
+"""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .io import atomic_write_bytes
+
+
+def save_figure(fig: Figure, path: Path | str, dpi: int = 100) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def view_samples(epoch: int, samples: list[np.ndarray], nrows: int = 2, ncols: int = 8) -> Figure:
+    """The course's sample viewer: the fixed-z images after `epoch` (-1 for the last)."""
+    images = samples[epoch]
+    fig = Figure(figsize=(ncols * 1.6, nrows * 1.6))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, img in zip(axes.flat, images):
+        ax.imshow(img)
+    shown = epoch if epoch >= 0 else len(samples) + epoch
+    fig.suptitle(f"fixed-z samples after epoch {shown + 1}")
+    return fig
+
+
+def read_metrics(path: Path | str) -> list[dict]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def plot_losses(rows: list[dict]) -> Figure:
+    """D and G losses (and D's accuracy) against images seen."""
+    fig = Figure(figsize=(9, 4.5))
+    ax = fig.subplots()
+    images = [r["images"] for r in rows]
+    ax.plot(images, [r["d_loss"] for r in rows], label="Discriminator", alpha=0.8)
+    ax.plot(images, [r.get("g_loss", np.nan) for r in rows], label="Generator", alpha=0.8)
+    ax.set_xlabel("training images seen")
+    ax.set_ylabel("loss")
+    ax.set_title("Training losses")
+    ax.grid(alpha=0.3)
+    acc_ax = ax.twinx()
+    acc_ax.plot(images, [r["d_acc"] for r in rows], color="grey", lw=0.8, alpha=0.6,
+                label="D accuracy")
+    acc_ax.set_ylim(0, 1.05)
+    acc_ax.set_ylabel("D accuracy")
+    lines = ax.get_legend_handles_labels()
+    acc_lines = acc_ax.get_legend_handles_labels()
+    ax.legend(lines[0] + acc_lines[0], lines[1] + acc_lines[1], loc="upper right")
+    return fig

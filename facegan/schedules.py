@@ -1,0 +1,60 @@
+"""When to update D and when to update G.
+
+The training loop asks a schedule, once per batch, `plan(step, progress, d_acc)` and gets
+back `(train_d, train_g)`. Three schedules cover what the course's improvement lists ask:
+
+- FixedRatio(k):          k D updates (each on a fresh batch) per G update; k=1 is plain DCGAN.
+- DecayingRatio(k):       starts at k:1 and decays linearly to 1:1 over the run, so a
+                          strong early critic gives way to balanced updates.
+- AccuracyGate(max_acc):  G trains every batch; D trains only while its running accuracy
+                          is below max_acc, so it cannot win outright and starve G.
+"""
+from __future__ import annotations
+
+
+class FixedRatio:
+    def __init__(self, k: int = 1):
+        self.k = k
+
+    def plan(self, step: int, progress: float, d_acc: float) -> tuple[bool, bool]:
+        return True, step % self.k == self.k - 1
+
+
+class DecayingRatio:
+    def __init__(self, k: int = 5):
+        self.k = k
+        self._since_g = 0
+
+    def current_k(self, progress: float) -> int:
+        return max(1, round(self.k - (self.k - 1) * min(max(progress, 0.0), 1.0)))
+
+    def plan(self, step: int, progress: float, d_acc: float) -> tuple[bool, bool]:
+        self._since_g += 1
+        train_g = self._since_g >= self.current_k(progress)
+        if train_g:
+            self._since_g = 0
+        return True, train_g
+
+    def state_dict(self) -> dict:
+        return {"since_g": self._since_g}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._since_g = int(state.get("since_g", 0))
+
+
+class AccuracyGate:
+    def __init__(self, max_acc: float = 0.8):
+        self.max_acc = max_acc
+
+    def plan(self, step: int, progress: float, d_acc: float) -> tuple[bool, bool]:
+        return d_acc < self.max_acc, True
+
+
+def build_schedule(cfg):
+    if cfg.schedule == "fixed":
+        return FixedRatio(cfg.d_steps)
+    if cfg.schedule == "decay":
+        return DecayingRatio(cfg.d_steps)
+    if cfg.schedule == "gated":
+        return AccuracyGate(cfg.d_acc_gate)
+    raise ValueError(f"schedule={cfg.schedule!r}: choose fixed, decay or gated")

@@ -1,0 +1,258 @@
+"""The training loop: a D step then a G step per batch, epochs of fixed-z samples and snapshots.
+
+`train_step` is the unit the notebook and the tests call; `train` is a plain loop over
+it that writes a self-describing run folder:
+
+    runs/<name>/config.json         the TrainConfig, as JSON
+    runs/<name>/metrics.jsonl       one row per `log_every` steps: losses, D accuracy, images seen
+    runs/<name>/checkpoints/        latest.pt plus the last `keep_checkpoints` epoch_XXX.pt
+    runs/<name>/samples/            reals.png and epoch_XXX.png from the fixed z
+    runs/<name>/losses.png          the loss plot
+    runs/<name>/train_samples.pkl   the fixed-z images of every epoch (format in sample.py)
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import losses
+from .checkpoint import (CheckpointError, load_checkpoint, rng_state, save_checkpoint,
+                         set_rng_state, unwrap)
+from .config import TrainConfig
+from .data import FaceBatches, training_images
+from .models import build_models
+from .plots import plot_losses, read_metrics, save_figure
+from .sample import generate, image_grid, load_train_samples, sample_z, save_png, save_train_samples
+from .schedules import build_schedule
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. the losses became NaN); the message says what to do."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingError(f"device={name} but CUDA is not available here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def make_optimizers(cfg: TrainConfig, D: torch.nn.Module, G: torch.nn.Module):
+    """Adam for each net with its own learning rate (TTUR when lr_d != lr_g)."""
+    d_opt = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    g_opt = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    return d_opt, g_opt
+
+
+def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, loss: str = "bce",
+               real_target: float = 1.0, train_d: bool = True, train_g: bool = True) -> dict:
+    """One D update on (real, G(z)), then one G update that tries to fool the updated D.
+
+    Returns detached 0-dim tensors (d_loss, d_acc, and g_loss when G was updated), left on the device so the
+    loop need not synchronise with it every step. D's loss and accuracy are measured
+    even when the schedule skips its update, because the accuracy gate needs them.
+    """
+    fake = G(z)
+    with torch.set_grad_enabled(train_d):
+        real_logits = D(real)
+        fake_logits = D(fake.detach())
+        d_loss = losses.d_loss(real_logits, fake_logits, loss, real_target)
+    if train_d:
+        d_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        d_opt.step()
+
+    if train_g:
+        # Reuse the fake batch: the G forward is already done and its graph is intact.
+        g_loss = losses.g_loss(D(fake), loss)
+        g_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        g_opt.step()
+    stats = {"d_loss": d_loss.detach(),
+             "d_acc": losses.d_accuracy(real_logits.detach(), fake_logits.detach(), loss)}
+    if train_g:
+        stats["g_loss"] = g_loss.detach()
+    return stats
+
+
+class RunningStats:
+    """Sums step statistics on the device; `.read()` syncs once per logging interval."""
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, stats: dict) -> None:
+        for k, v in stats.items():
+            self.sums[k] = self.sums.get(k, 0) + v
+            self.counts[k] = self.counts.get(k, 0) + 1
+
+    def read(self) -> dict:
+        out = {k: (v / self.counts[k]).item() for k, v in self.sums.items()}
+        self.sums.clear()
+        self.counts.clear()
+        return out
+
+
+def _snapshot(cfg, D, G, d_opt, g_opt, schedule, fixed_z, z_gen, epoch, step, images_seen) -> dict:
+    return {
+        "config": cfg.to_dict(), "epoch": epoch, "step": step, "images_seen": images_seen,
+        "G": unwrap(G).state_dict(), "D": unwrap(D).state_dict(), "G_ema": None,
+        "opt_d": d_opt.state_dict(), "opt_g": g_opt.state_dict(),
+        "fixed_z": fixed_z.cpu(), "z_generator": z_gen.get_state(), "rng": rng_state(),
+        "schedule": schedule.state_dict() if hasattr(schedule, "state_dict") else {},
+    }
+
+
+# Fields that may differ between a checkpoint and the run resuming it.
+RESUMABLE_CHANGES = {"epochs", "device", "out", "name", "log_every", "keep_checkpoints", "num_workers"}
+
+
+def check_resumable(saved: dict, cfg: TrainConfig) -> None:
+    current = cfg.to_dict()
+    changed = sorted(k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k])
+    if changed:
+        diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
+        raise CheckpointError(f"cannot resume: the checkpoint was trained with a different config "
+                              f"({diffs}); drop those options or start a new run with another --out")
+
+
+def _keep_epoch_snapshot(ckpt_dir: Path, epoch: int, keep: int) -> None:
+    if keep <= 0:
+        return
+    target = ckpt_dir / f"epoch_{epoch:03d}.pt"
+    target.unlink(missing_ok=True)
+    try:
+        os.link(ckpt_dir / "latest.pt", target)  # same bytes, no second write
+    except OSError:
+        import shutil
+        shutil.copyfile(ckpt_dir / "latest.pt", target)
+    for old in sorted(ckpt_dir.glob("epoch_*.pt"))[:-keep]:
+        old.unlink(missing_ok=True)
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=print,
+          should_stop=None) -> dict:
+    """Train a DCGAN as `cfg` says, writing the run folder; returns a summary dict.
+
+    With resume=True the run continues from `<run_dir>/checkpoints/latest.pt`, exactly
+    where it stopped: same weights, optimizer moments, data order and RNG streams.
+    `should_stop(epochs_done)` is asked after each epoch's checkpoint; True ends the run
+    early (as an interruption would), to be continued with resume=True.
+    """
+    from tqdm.auto import tqdm
+
+    device = resolve_device(cfg.device)
+    run_dir = cfg.run_dir
+    ckpt_dir, samples_dir = run_dir / "checkpoints", run_dir / "samples"
+    torch.manual_seed(cfg.seed)
+
+    images = training_images(cfg, progress=progress, log=log)
+    batches = FaceBatches(images, cfg.batch_size, cfg.seed, cfg.hflip, device)
+    D, G = build_models(cfg)
+    D, G = D.to(device), G.to(device)
+    d_opt, g_opt = make_optimizers(cfg, D, G)
+    schedule = build_schedule(cfg)
+    z_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    fixed_z = sample_z(cfg.n_fixed, cfg.z_size, torch.Generator().manual_seed(cfg.seed + 2))
+    start_epoch, step, images_seen, samples = 0, 0, 0, []
+
+    if resume:
+        ckpt = load_checkpoint(ckpt_dir / "latest.pt")
+        check_resumable(ckpt["config"], cfg)
+        G.load_state_dict(ckpt["G"])
+        D.load_state_dict(ckpt["D"])
+        d_opt.load_state_dict(ckpt["opt_d"])
+        g_opt.load_state_dict(ckpt["opt_g"])
+        if hasattr(schedule, "load_state_dict"):
+            schedule.load_state_dict(ckpt["schedule"])
+        fixed_z = ckpt["fixed_z"]
+        z_gen.set_state(ckpt["z_generator"])
+        set_rng_state(ckpt["rng"])
+        start_epoch, step, images_seen = ckpt["epoch"], ckpt["step"], ckpt["images_seen"]
+        if (run_dir / "train_samples.pkl").exists():
+            samples = load_train_samples(run_dir / "train_samples.pkl")[:start_epoch]
+        _truncate_metrics(run_dir / "metrics.jsonl", step)
+        log(f"resuming {run_dir} after epoch {start_epoch} (step {step}, {images_seen} images)")
+    else:
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        save_png(samples_dir / "reals.png", image_grid(np.asarray(images[:64])), upscale=2)
+    fixed_z = fixed_z.to(device)
+    cfg.save(run_dir / "config.json")
+
+    total_steps = cfg.epochs * len(batches)
+    real_target = cfg.label_smoothing
+    needs_acc = cfg.schedule == "gated"
+    d_acc_running = 0.5
+    running = RunningStats()
+    started = time.time()
+    bar = tqdm(total=total_steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
+    for epoch in range(start_epoch, cfg.epochs):
+        bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
+        for real in batches.epoch(epoch):
+            train_d, train_g = schedule.plan(step, step / total_steps, d_acc_running)
+            z = sample_z(len(real), cfg.z_size, z_gen, device)
+            stats = train_step(real, D, G, d_opt, g_opt, z, cfg.loss, real_target, train_d, train_g)
+            if needs_acc:  # the gate needs D's accuracy now; other schedules avoid this sync
+                d_acc_running = 0.9 * d_acc_running + 0.1 * stats["d_acc"].item()
+            running.add(stats)
+            step += 1
+            images_seen += len(real)
+            bar.update()
+            if step % cfg.log_every == 0:
+                row = _log_row(running.read(), epoch, step, images_seen, started)
+                _append_metrics(run_dir / "metrics.jsonl", row)
+                bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row.get('g_loss', float('nan')):.3f}",
+                                acc=f"{row['d_acc']:.2f}")
+        samples.append(generate(G, fixed_z))
+        _end_of_epoch(run_dir, samples, epoch)
+        save_checkpoint(ckpt_dir / "latest.pt", _snapshot(cfg, D, G, d_opt, g_opt, schedule, fixed_z,
+                                                          z_gen, epoch + 1, step, images_seen))
+        _keep_epoch_snapshot(ckpt_dir, epoch + 1, cfg.keep_checkpoints)
+        if should_stop is not None and should_stop(epoch + 1):
+            break
+    bar.close()
+    return {"run_dir": str(run_dir), "epochs": len(samples), "steps": step,
+            "images_seen": images_seen, "seconds": round(time.time() - started, 1),
+            "grid": str(samples_dir / f"epoch_{len(samples):03d}.png"),
+            "losses": str(run_dir / "losses.png")}
+
+
+def _log_row(stats: dict, epoch: int, step: int, images_seen: int, started: float) -> dict:
+    bad = [k for k in ("d_loss", "g_loss") if k in stats and not math.isfinite(stats[k])]
+    if bad:
+        raise TrainingError(f"{' and '.join(bad)} became {stats[bad[0]]} at step {step}; the last "
+                            f"good checkpoint is kept in checkpoints/latest.pt. Lower the learning "
+                            f"rates or try --loss ls, then start again or resume")
+    return {"step": step, "epoch": epoch + 1, "images": images_seen,
+            "time": round(time.time() - started, 2), **{k: round(v, 5) for k, v in stats.items()}}
+
+
+def _append_metrics(path: Path, row: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop rows logged after the checkpoint, so a resumed run's log has no duplicates."""
+    if path.exists():
+        from .io import atomic_write_text
+        rows = [line for line in path.read_text().splitlines() if line.strip()
+                and json.loads(line)["step"] <= step]
+        atomic_write_text(path, "".join(r + "\n" for r in rows))
+
+
+def _end_of_epoch(run_dir: Path, samples: list[np.ndarray], epoch: int) -> None:
+    save_train_samples(run_dir / "train_samples.pkl", samples)
+    save_png(run_dir / "samples" / f"epoch_{epoch + 1:03d}.png", image_grid(samples[-1]),
+             upscale=max(1, 128 // samples[-1].shape[1]))
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.exists() and metrics.stat().st_size:
+        save_figure(plot_losses(read_metrics(metrics)), run_dir / "losses.png")

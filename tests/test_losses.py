@@ -1,0 +1,52 @@
+import math
+
+import pytest
+import torch
+
+from facegan.losses import d_accuracy, d_loss, fake_loss, g_loss, real_loss
+
+
+def test_bce_values_on_known_logits():
+    zeros = torch.zeros(4, 1)
+    assert real_loss(zeros).item() == pytest.approx(math.log(2))
+    assert fake_loss(zeros).item() == pytest.approx(math.log(2))
+    assert real_loss(torch.full((4, 1), 20.0)).item() < 1e-6
+    assert fake_loss(torch.full((4, 1), -20.0)).item() < 1e-6
+    assert real_loss(torch.full((4, 1), -20.0)).item() == pytest.approx(20, rel=1e-3)
+
+
+def test_label_smoothing_targets_point_nine():
+    x = torch.tensor([[2.0]])
+    p = torch.sigmoid(x).item()
+    expected = -(0.9 * math.log(p) + 0.1 * math.log(1 - p))
+    assert real_loss(x, smooth=True).item() == pytest.approx(expected, rel=1e-5)
+    assert real_loss(x, smooth=0.9).item() == pytest.approx(expected, rel=1e-5)
+    # a confident D is penalised under smoothing, not without it
+    big = torch.full((1, 1), 10.0)
+    assert real_loss(big, smooth=True) > 0.3 > real_loss(big)
+
+
+def test_least_squares_values():
+    ones = torch.ones(3, 1)
+    assert real_loss(ones, kind="ls").item() == 0
+    assert fake_loss(ones, kind="ls").item() == 1
+    assert d_loss(torch.zeros(3, 1), torch.ones(3, 1), "ls").item() == 2
+
+
+def test_generator_loss_is_non_saturating():
+    # Early on D rejects fakes confidently; G must still get a strong gradient.
+    logits = torch.full((8, 1), -10.0, requires_grad=True)
+    g_loss(logits).backward()
+    assert (logits.grad < -0.9 / 8).all()
+
+
+def test_unknown_kind_is_refused():
+    with pytest.raises(ValueError, match="bce or ls"):
+        real_loss(torch.zeros(1, 1), kind="hinge")
+
+
+def test_accuracy_counts_correct_decisions():
+    real = torch.tensor([[1.0], [-1.0]])   # one right, one wrong
+    fake = torch.tensor([[-3.0], [-2.0]])  # both right
+    assert d_accuracy(real, fake).item() == 0.75
+    assert d_accuracy(torch.tensor([[0.9]]), torch.tensor([[0.1]]), "ls").item() == 1.0

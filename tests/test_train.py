@@ -1,0 +1,161 @@
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from facegan import losses
+from facegan.checkpoint import CheckpointError, load_checkpoint
+from facegan.config import TrainConfig
+from facegan.models import build_models
+from facegan.sample import load_train_samples
+from facegan.train import TrainingError, make_optimizers, train, train_step
+
+
+def params(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def changed(before, model):
+    return any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+@pytest.fixture
+def nets():
+    torch.manual_seed(0)
+    cfg = TrainConfig(image_size=32, conv_dim=8, z_size=16)
+    D, G = build_models(cfg)
+    d_opt, g_opt = make_optimizers(cfg, D, G)
+    return D, G, d_opt, g_opt, torch.rand(8, 3, 32, 32) * 2 - 1, torch.randn(8, 16)
+
+
+@pytest.mark.parametrize("train_d,train_g", [(True, True), (True, False), (False, True)])
+def test_step_updates_only_what_it_should(nets, train_d, train_g):
+    D, G, d_opt, g_opt, real, z = nets
+    d_before, g_before = params(D), params(G)
+    stats = train_step(real, D, G, d_opt, g_opt, z, train_d=train_d, train_g=train_g)
+    assert changed(d_before, D) == train_d
+    assert changed(g_before, G) == train_g
+    assert ("g_loss" in stats) == train_g
+    assert all(torch.isfinite(v) for v in stats.values())
+
+
+def test_d_step_lowers_d_loss_on_the_same_batch(nets):
+    D, G, d_opt, g_opt, real, z = nets
+    first = train_step(real, D, G, d_opt, g_opt, z, train_g=False)["d_loss"]
+    for _ in range(5):
+        last = train_step(real, D, G, d_opt, g_opt, z, train_g=False)["d_loss"]
+    assert last < first
+
+
+def test_run_folder_describes_itself(tiny_cfg):
+    cfg = tiny_cfg(epochs=2, keep_checkpoints=1)
+    summary = train(cfg, progress=False)
+    run = cfg.run_dir
+    assert TrainConfig.from_dict(json.loads((run / "config.json").read_text())) == cfg
+    rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == summary["steps"] == 2 * (64 // 16)
+    assert [r["images"] for r in rows] == [16 * (i + 1) for i in range(len(rows))]
+    samples = load_train_samples(run / "train_samples.pkl")
+    assert len(samples) == 2
+    assert samples[0].dtype == np.uint8 and samples[0].shape == (4, 32, 32, 3)
+    assert not np.array_equal(samples[0], samples[1])  # G moved between epochs
+    for name in ("samples/reals.png", "samples/epoch_001.png", "samples/epoch_002.png", "losses.png"):
+        assert (run / name).stat().st_size > 0
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch_002.pt", "latest.pt"]
+    ckpt = load_checkpoint(run / "checkpoints/latest.pt")
+    assert ckpt["epoch"] == 2 and ckpt["images_seen"] == summary["images_seen"]
+    assert set(ckpt) >= {"G", "D", "G_ema", "opt_d", "opt_g", "rng", "config", "fixed_z"}
+
+
+def final_state(cfg):
+    ckpt = load_checkpoint(cfg.run_dir / "checkpoints/latest.pt")
+    return ckpt, load_train_samples(cfg.run_dir / "train_samples.pkl")
+
+
+def assert_same_state(a, b):
+    for key in ("G", "D"):
+        for k in a[key]:
+            assert torch.equal(a[key][k], b[key][k]), f"{key}.{k} differs"
+    for key in ("opt_d", "opt_g"):
+        for pid, st in a[key]["state"].items():
+            for name, t in st.items():
+                assert torch.equal(t, b[key]["state"][pid][name]), f"{key} {pid} {name} differs"
+
+
+def test_cpu_run_is_deterministic_for_a_seed(tiny_cfg, tmp_path):
+    a = tiny_cfg(out=str(tmp_path / "a"))
+    b = tiny_cfg(out=str(tmp_path / "b"))
+    c = tiny_cfg(out=str(tmp_path / "c"), seed=1)
+    for cfg in (a, b, c):
+        train(cfg, progress=False)
+    assert_same_state(final_state(a)[0], final_state(b)[0])
+    with pytest.raises(AssertionError):
+        assert_same_state(final_state(a)[0], final_state(c)[0])
+
+
+@pytest.mark.parametrize("extra", [{}, {"d_dropout": 0.3, "schedule": "decay", "d_steps": 3}])
+def test_resume_continues_exactly(tiny_cfg, tmp_path, extra):
+    straight = tiny_cfg(out=str(tmp_path / "straight"), epochs=3, **extra)
+    train(straight, progress=False)
+    resumed = tiny_cfg(out=str(tmp_path / "split"), epochs=3, **extra)
+    train(resumed, progress=False, should_stop=lambda epochs_done: epochs_done == 1)
+    assert load_checkpoint(resumed.run_dir / "checkpoints/latest.pt")["epoch"] == 1
+    train(resumed, resume=True, progress=False)
+    (a, sa), (b, sb) = final_state(straight), final_state(resumed)
+    assert_same_state(a, b)
+    assert a["step"] == b["step"] and len(sa) == len(sb) == 3
+    assert all(np.array_equal(x, y) for x, y in zip(sa, sb))
+    def rows(run):
+        return [{k: v for k, v in json.loads(l).items() if k != "time"}
+                for l in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+    assert rows("split") == rows("straight")  # same losses, no duplicated steps
+
+
+def test_extending_a_finished_run_equals_training_longer(tiny_cfg, tmp_path):
+    # With a progress-free schedule, "2 epochs, then --epochs 3 --resume" == "3 epochs".
+    straight = tiny_cfg(out=str(tmp_path / "straight"), epochs=3)
+    train(straight, progress=False)
+    train(tiny_cfg(out=str(tmp_path / "ext"), epochs=2), progress=False)
+    extended = tiny_cfg(out=str(tmp_path / "ext"), epochs=3)
+    train(extended, resume=True, progress=False)
+    assert_same_state(final_state(straight)[0], final_state(extended)[0])
+
+
+def test_resume_refuses_a_different_config(tiny_cfg):
+    train(tiny_cfg(), progress=False)
+    with pytest.raises(CheckpointError, match="conv_dim"):
+        train(tiny_cfg(conv_dim=16, epochs=2), resume=True, progress=False)
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(tiny_cfg, monkeypatch):
+    cfg = tiny_cfg(epochs=1)
+    train(cfg, progress=False)
+    good = (cfg.run_dir / "checkpoints/latest.pt").read_bytes()
+    real_d_loss = losses.d_loss
+    monkeypatch.setattr(losses, "d_loss", lambda *a, **k: real_d_loss(*a, **k) * float("nan"))
+    with pytest.raises(TrainingError, match=r"d_loss.* became nan at step 5"):
+        train(tiny_cfg(epochs=2), resume=True, progress=False)
+    assert (cfg.run_dir / "checkpoints/latest.pt").read_bytes() == good
+
+
+def test_corrupt_checkpoint_gives_one_line_error(tmp_path):
+    bad = tmp_path / "latest.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(bad)
+    assert "\n" not in str(e.value) and str(bad) in str(e.value)
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+        return (os.system, ("echo pwned",))
+
+
+def test_train_samples_reader_refuses_code(tmp_path):
+    path = tmp_path / "train_samples.pkl"
+    path.write_bytes(pickle.dumps([np.zeros((1, 2, 2, 3), np.uint8), _Evil()]))
+    with pytest.raises(ValueError, match="refusing"):
+        load_train_samples(path)
