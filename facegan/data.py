@@ -57,7 +57,7 @@ def load_rgb(path: Path, image_size: int) -> np.ndarray:
             left, top = (im.width - side) // 2, (im.height - side) // 2
             im = im.crop((left, top, left + side, top + side))
             im = im.resize((image_size, image_size), Image.BICUBIC, reducing_gap=3.0)
-        return np.asarray(im, dtype=np.uint8)
+        return np.array(im, dtype=np.uint8)  # a writable copy: torch refuses read-only arrays
 
 
 class FaceFolder(Dataset):
@@ -184,14 +184,17 @@ class FaceBatches:
 def celeba_folder(data_dir: str | Path) -> Path:
     """The course's CelebA crops under data_dir, downloaded and extracted by helper.py if missing."""
     folder = Path(data_dir) / CELEBA_SUBDIR
-    if folder.is_dir():
+    if folder.is_dir() and any(folder.iterdir()):
         return folder
     try:
-        from helper import download_extract  # the course's helper.py at the repo root
+        import helper  # the course's helper.py at the repo root
     except ImportError:
         raise DataError(f"{folder} is missing; run `python helper.py download --data-dir "
                         f"{data_dir}` from the repo root first") from None
-    return Path(download_extract(data_dir=str(data_dir)))
+    try:
+        return Path(helper.download_extract(data_dir=str(data_dir)))
+    except helper.DataError as e:
+        raise DataError(str(e)) from None
 
 
 def training_images(cfg, progress: bool = True, log=print) -> np.ndarray:

@@ -1,0 +1,229 @@
+"""Checks for the face-generation notebook, and a pytest module of its own.
+
+The notebook calls `check_*` on what its cells just built (`import problem_unittests
+as tests; tests.check_scale(scale)`); each prints "Tests Passed" or raises an
+AssertionError that says what is wrong. The `test_*` functions at the bottom run the
+same checks on the library's objects, so `pytest problem_unittests.py` passes on its own.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+SIZES = (32, 64, 128)
+
+
+def _passed(what: str) -> None:
+    print(f"Tests Passed: {what}")
+
+
+# ------------------------------------------------------------------ data
+
+def check_dataloader(loader, image_size: int, batch_size: int | None = None) -> None:
+    """One batch: (B, 3, S, S) floats in [0, 1], as ToTensor gives before `scale`."""
+    images = next(iter(loader))
+    if isinstance(images, (list, tuple)):  # an ImageFolder-style (images, labels) pair
+        images = images[0]
+    assert torch.is_tensor(images) and images.is_floating_point(), \
+        f"a batch should be a float tensor, got {type(images).__name__} {getattr(images, 'dtype', '')}"
+    assert images.dim() == 4 and images.shape[1:] == (3, image_size, image_size), \
+        f"batch shape {tuple(images.shape)}; expected (B, 3, {image_size}, {image_size})"
+    if batch_size is not None:
+        assert images.shape[0] == batch_size, f"batch of {images.shape[0]}; expected {batch_size}"
+    assert images.min() >= 0 and images.max() <= 1, \
+        f"pixels lie in [{images.min():.3f}, {images.max():.3f}]; the loader should give [0, 1]"
+    assert images.std() > 0.01, "the batch is (nearly) constant: are the images blank?"
+    _passed(f"dataloader gives (B, 3, {image_size}, {image_size}) batches in [0, 1]")
+
+
+def check_scale(scale) -> None:
+    """scale(x) maps [0, 1] to [-1, 1] (tanh's range) elementwise, keeping the shape."""
+    x = torch.rand(2, 3, 8, 8)
+    x[0, 0, 0, 0], x[0, 0, 0, 1] = 0.0, 1.0
+    y = scale(x)
+    assert y.shape == x.shape, f"scale changed the shape {tuple(x.shape)} -> {tuple(y.shape)}"
+    assert y.min().item() == -1 and y.max().item() == 1, \
+        f"scale(x) spans [{y.min():.3f}, {y.max():.3f}]; expected exactly [-1, 1] for x in [0, 1]"
+    assert torch.allclose(y, x * 2 - 1, atol=1e-6), "scale should be linear: 0 -> -1, 0.5 -> 0, 1 -> 1"
+    _passed("scale maps [0, 1] to [-1, 1]")
+
+
+# ------------------------------------------------------------------ models
+
+def check_discriminator(Discriminator, conv_dim: int = 8) -> None:
+    """For every supported size, D(images) gives one logit per image, shape (B, 1)."""
+    for size in SIZES:
+        D = Discriminator(conv_dim=conv_dim, image_size=size)
+        out = D(torch.rand(4, 3, size, size) * 2 - 1)
+        assert out.shape == (4, 1), f"{size} px: D gave shape {tuple(out.shape)}; expected (4, 1)"
+        assert not any(isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)) for m in D.modules()), \
+            "use strided convolutions instead of pooling layers"
+        assert not isinstance(list(D.modules())[-1], nn.Sigmoid), \
+            "D should return logits; the BCE-with-logits loss applies the sigmoid"
+    _passed(f"Discriminator gives (B, 1) logits at {', '.join(map(str, SIZES))} px")
+
+
+def check_generator(Generator, z_size: int = 16, conv_dim: int = 8) -> None:
+    """For every supported size, G(z) gives (B, 3, S, S) images in [-1, 1], from (B, z) or (B, z, 1, 1)."""
+    for size in SIZES:
+        G = Generator(z_size=z_size, conv_dim=conv_dim, image_size=size)
+        z = torch.rand(4, z_size) * 2 - 1
+        out = G(z)
+        assert out.shape == (4, 3, size, size), \
+            f"{size} px: G gave shape {tuple(out.shape)}; expected (4, 3, {size}, {size})"
+        assert out.min() >= -1 and out.max() <= 1, "G's output should pass through tanh, into [-1, 1]"
+        assert G(z[:, :, None, None]).shape == out.shape, "G should also accept z as (B, z_size, 1, 1)"
+    _passed(f"Generator gives (B, 3, S, S) images in [-1, 1] at {', '.join(map(str, SIZES))} px")
+
+
+def check_weights_init(weights_init_normal, model: nn.Module | None = None) -> None:
+    """After model.apply(init): conv/linear weights ~ N(0, 0.02), BatchNorm scales ~ N(1, 0.02), biases 0."""
+    if model is None:
+        model = nn.Sequential(nn.Conv2d(3, 64, 4), nn.BatchNorm2d(64), nn.ConvTranspose2d(64, 64, 4),
+                              nn.BatchNorm2d(64), nn.Linear(256, 64))
+    model.apply(weights_init_normal)
+    weights = [m.weight.detach().flatten() for m in model.modules()
+               if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    w = torch.cat(weights)
+    assert abs(w.mean()) < 0.005 and abs(w.std() - 0.02) < 0.005, \
+        f"conv/linear weights have mean {w.mean():.4f}, std {w.std():.4f}; expected N(0, 0.02)"
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            assert abs(m.weight.mean() - 1) < 0.02, f"BatchNorm weights have mean {m.weight.mean():.3f}; expected ~1"
+            assert torch.all(m.bias == 0), "BatchNorm biases should start at 0"
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and m.bias is not None:
+            assert torch.all(m.bias == 0), f"{type(m).__name__} biases should start at 0"
+    _passed(f"weights ~ N(0, 0.02) (measured mean {w.mean():+.4f}, std {w.std():.4f})")
+
+
+# ------------------------------------------------------------------ losses and optimizers
+
+def check_losses(real_loss, fake_loss) -> None:
+    """BCE on logits: log 2 at logit 0, ~0 when D is right, large when it is wrong; smoothing to 0.9."""
+    zero, right, wrong = torch.zeros(8, 1), torch.full((8, 1), 12.0), torch.full((8, 1), -12.0)
+    assert math.isclose(real_loss(zero).item(), math.log(2), rel_tol=1e-4), \
+        f"real_loss(0) = {real_loss(zero).item():.4f}; expected log 2 = 0.6931 (BCE with logits)"
+    assert math.isclose(fake_loss(zero).item(), math.log(2), rel_tol=1e-4), \
+        f"fake_loss(0) = {fake_loss(zero).item():.4f}; expected log 2"
+    assert real_loss(right).item() < 1e-4 and fake_loss(wrong).item() < 1e-4, \
+        "the loss should be ~0 when D is confidently right"
+    assert real_loss(wrong).item() > 10 and fake_loss(right).item() > 10, \
+        "the loss should be large when D is confidently wrong"
+    smoothed = real_loss(right, smooth=True).item()
+    assert 0.3 < smoothed < 1.5, f"real_loss(x, smooth=True) = {smoothed:.3f}; targets of 0.9 " \
+                                 "should penalise an over-confident D"
+    _passed("real_loss and fake_loss give the expected values on known logits")
+
+
+def check_optimizers(d_optimizer, g_optimizer, D: nn.Module, G: nn.Module) -> None:
+    """Each optimizer updates exactly its own network's parameters."""
+    for name, opt, net, other in (("d_optimizer", d_optimizer, D, G), ("g_optimizer", g_optimizer, G, D)):
+        owned = {id(p) for group in opt.param_groups for p in group["params"]}
+        assert owned == {id(p) for p in net.parameters()}, \
+            f"{name} should hold exactly the parameters of {type(net).__name__}"
+        assert not owned & {id(p) for p in other.parameters()}, \
+            f"{name} must not update {type(other).__name__}'s parameters"
+        for group in opt.param_groups:
+            assert 0 < group["lr"] < 0.01, f"{name} lr={group['lr']}; GANs want small rates like 2e-4"
+            if "betas" in group:
+                assert group["betas"][0] <= 0.5, f"{name} beta1={group['betas'][0]}; DCGAN uses 0.5"
+    _passed("d_optimizer and g_optimizer each hold their own network's parameters")
+
+
+# ------------------------------------------------------------------ a short run
+
+def check_training_run(run_dir) -> None:
+    """A finished run: finite logged losses and a train_samples.pkl of uint8 images per epoch."""
+    from facegan.sample import load_train_samples
+
+    run_dir = Path(run_dir)
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+    assert rows, f"{run_dir}/metrics.jsonl has no rows: did training run?"
+    for key in ("d_loss", "g_loss"):
+        values = [r[key] for r in rows if key in r]
+        assert values and all(math.isfinite(v) for v in values), f"{key} is missing or not finite"
+    samples = load_train_samples(run_dir / "train_samples.pkl")
+    assert samples, "train_samples.pkl is empty"
+    for s in samples:
+        assert s.dtype == np.uint8 and s.ndim == 4 and s.shape[-1] == 3, \
+            f"each entry should be (N, H, W, 3) uint8; got {s.shape} {s.dtype}"
+    _passed(f"{len(rows)} logged steps with finite losses, {len(samples)} epochs of samples")
+
+
+# ------------------------------------------------------------------ pytest: the checks on the library
+
+def test_dataloader(tmp_path):
+    from facegan.data import get_dataloader
+    from facegan.synthetic import write_face_folder
+
+    folder = write_face_folder(tmp_path / "faces", 12, size=32)
+    check_dataloader(get_dataloader(4, 32, str(folder)), 32, batch_size=4)
+
+
+def test_scale():
+    from facegan.data import scale
+    check_scale(scale)
+
+
+def test_discriminator():
+    from facegan.models import Discriminator
+    check_discriminator(Discriminator)
+
+
+def test_generator():
+    from facegan.models import Generator
+    check_generator(Generator)
+
+
+def test_weights_init():
+    from facegan.models import Generator, weights_init_normal
+    torch.manual_seed(0)
+    check_weights_init(weights_init_normal)
+    check_weights_init(weights_init_normal, Generator(z_size=100, conv_dim=64))
+
+
+def test_losses():
+    from facegan.losses import fake_loss, real_loss
+    check_losses(real_loss, fake_loss)
+
+
+def test_optimizers():
+    from facegan.config import TrainConfig
+    from facegan.models import build_models
+    from facegan.train import make_optimizers
+
+    cfg = TrainConfig(image_size=32, conv_dim=8)
+    D, G = build_models(cfg)
+    check_optimizers(*make_optimizers(cfg, D, G), D, G)
+
+
+def test_short_training_run(tmp_path):
+    from facegan.config import preset
+    from facegan.train import train
+
+    cfg = preset("tiny", out=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"))
+    train(cfg, progress=False)
+    check_training_run(cfg.run_dir)
+
+
+def test_checks_catch_mistakes():
+    """The checks must fail on the classic mistakes, or they check nothing."""
+    import pytest
+    from facegan.losses import fake_loss, real_loss
+
+    with pytest.raises(AssertionError):
+        check_scale(lambda x: x)  # forgot to scale
+    with pytest.raises(AssertionError):
+        check_losses(lambda x, smooth=False: torch.nn.functional.mse_loss(x, torch.ones_like(x)), fake_loss)
+    with pytest.raises(AssertionError):
+        check_weights_init(lambda m: None)  # PyTorch's default init, not N(0, 0.02)
+    D, G = nn.Linear(2, 1), nn.Linear(1, 2)
+    both = torch.optim.Adam(list(D.parameters()) + list(G.parameters()), lr=2e-4, betas=(0.5, 0.999))
+    with pytest.raises(AssertionError):
+        check_optimizers(both, both, D, G)
+    assert real_loss  # the library's real loss is what test_losses checks

@@ -1,0 +1,445 @@
+"""Tests for helper.py: the real download/extract code against a local HTTP server.
+
+The server is a stdlib ThreadingHTTPServer on 127.0.0.1 that serves a zip built
+here, honours Range requests, records every request, and can be told to cut a
+transfer once or to ignore Range, so resume paths run for real.
+"""
+
+import errno
+import hashlib
+import io
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+# helper.py lives at the repo root; tests/ has no conftest to put it on sys.path.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+import helper  # noqa: E402
+from helper import DataError  # noqa: E402
+
+FOLDER = "processed_celeba_small/celeba"
+N_IMAGES = 5
+
+
+# --------------------------------------------------------------------------
+# Fixtures: a course-like zip and a server for it
+# --------------------------------------------------------------------------
+
+
+def _noise_jpeg(seed: int, side: int = 48) -> bytes:
+    # Noise keeps the JPEGs (and so the zip) big enough that a cut lands mid-file.
+    pixels = np.random.default_rng(seed).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def _build_zip(path: Path, members: dict) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+@pytest.fixture
+def course_zip(tmp_path) -> Path:
+    (tmp_path / "served").mkdir()
+    members = {f"{FOLDER}/{i}.jpg": _noise_jpeg(i) for i in range(N_IMAGES)}
+    return _build_zip(tmp_path / "served" / "celeba.zip", members)
+
+
+@pytest.fixture(autouse=True)
+def no_retry_delay(monkeypatch):
+    monkeypatch.setattr(helper, "RETRY_DELAY_S", 0)
+
+
+class ZipServer:
+    """State shared with the handler: what to serve and how to misbehave."""
+
+    def __init__(self, payload: bytes):
+        self.payload = payload
+        self.cut_after = None  # send this many bytes of the next body, then hang up
+        self.ignore_range = False
+        self.requests = []  # headers of every request, in order
+        self.statuses = []
+        self.url = None
+
+
+def _requested_start(range_header):
+    if not range_header or not range_header.startswith("bytes="):
+        return None
+    return int(range_header[len("bytes="):].split("-")[0])
+
+
+def _make_handler(state: ZipServer):
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            state.requests.append(dict(self.headers))
+            if self.path != "/celeba.zip":
+                return self._status_only(404)
+            start = None if state.ignore_range else _requested_start(self.headers.get("Range"))
+            if start is not None and start >= len(state.payload):
+                return self._status_only(416, {"Content-Range": f"bytes */{len(state.payload)}"})
+            self._send_body(start)
+
+        def _status_only(self, code, headers=None):
+            state.statuses.append(code)
+            self.send_response(code)
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def _send_body(self, start):
+            body = state.payload[start or 0:]
+            state.statuses.append(200 if start is None else 206)
+            self.send_response(200 if start is None else 206)
+            if start is not None:
+                self.send_header("Content-Range",
+                                 f"bytes {start}-{len(state.payload) - 1}/{len(state.payload)}")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if state.cut_after is not None:
+                # Promise the full length, deliver part of it, hang up: a dropped link.
+                body, state.cut_after = body[:state.cut_after], None
+                self.close_connection = True
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def server(course_zip):
+    state = ZipServer(course_zip.read_bytes())
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
+    # A short poll interval keeps shutdown() from costing half a second per test.
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                              daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/celeba.zip"
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+def _image_count(folder: Path) -> int:
+    return sum(1 for path in folder.iterdir() if path.suffix == ".jpg")
+
+
+# --------------------------------------------------------------------------
+# Download
+# --------------------------------------------------------------------------
+
+
+def test_full_download_and_extract(tmp_path, server, course_zip):
+    digest = helper.file_sha256(course_zip)
+    folder = helper.download_extract(data_dir=tmp_path / "data", url=server.url,
+                                     sha256=digest, progress=False)
+    assert folder == tmp_path / "data" / FOLDER
+    assert _image_count(folder) == N_IMAGES
+    assert helper.file_sha256(tmp_path / "data" / "celeba.zip") == digest
+    assert not (tmp_path / "data" / "celeba.zip.part").exists()
+    assert "Range" not in server.requests[0]
+
+
+def test_resume_after_cut_sends_range_from_where_it_stopped(tmp_path, server):
+    cut = len(server.payload) // 2
+    server.cut_after = cut
+    dest = tmp_path / "celeba.zip"
+    with pytest.raises(DataError, match=f"interrupted at {cut} of {len(server.payload)} bytes"):
+        helper.download(server.url, dest, retries=0, progress=False)
+    assert (tmp_path / "celeba.zip.part").stat().st_size == cut
+    assert not dest.exists()
+
+    helper.download(server.url, dest, retries=0, progress=False)
+    assert server.requests[1]["Range"] == f"bytes={cut}-"
+    assert server.statuses == [200, 206]
+    assert dest.read_bytes() == server.payload
+
+
+def test_single_call_retries_through_one_cut(tmp_path, server):
+    server.cut_after = 1000
+    dest = helper.download(server.url, tmp_path / "celeba.zip", progress=False)
+    assert [r.get("Range") for r in server.requests] == [None, "bytes=1000-"]
+    assert dest.read_bytes() == server.payload
+
+
+def test_server_ignoring_range_restarts_from_zero(tmp_path, server):
+    server.ignore_range = True
+    # Junk, not a prefix of the payload: appending to it would corrupt the file.
+    (tmp_path / "celeba.zip.part").write_bytes(b"junk" * 100)
+    dest = helper.download(server.url, tmp_path / "celeba.zip",
+                           sha256=hashlib.sha256(server.payload).hexdigest(), progress=False)
+    assert server.requests[0]["Range"] == "bytes=400-"
+    assert server.statuses == [200]
+    assert dest.read_bytes() == server.payload
+
+
+def test_complete_part_answered_416_is_verified_and_kept(tmp_path, server):
+    (tmp_path / "celeba.zip.part").write_bytes(server.payload)
+    dest = helper.download(server.url, tmp_path / "celeba.zip", progress=False)
+    assert server.statuses == [416]
+    assert dest.read_bytes() == server.payload
+
+
+def test_second_call_makes_no_request_and_does_not_reextract(tmp_path, server, monkeypatch):
+    data_dir = tmp_path / "data"
+    folder = helper.download_extract(data_dir=data_dir, url=server.url, progress=False)
+    first_image = next(folder.iterdir())
+    mtime = first_image.stat().st_mtime_ns
+    requests_before = len(server.requests)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("extraction re-ran")
+
+    monkeypatch.setattr(helper, "_extract_members", must_not_run)
+    assert helper.download_extract(data_dir=data_dir, url=server.url, progress=False) == folder
+    assert len(server.requests) == requests_before
+    assert first_image.stat().st_mtime_ns == mtime
+
+
+def test_wrong_sha256_is_refused_and_nothing_kept(tmp_path, server):
+    data_dir = tmp_path / "data"
+    with pytest.raises(DataError, match="expected sha256 0{64}"):
+        helper.download_extract(data_dir=data_dir, url=server.url, sha256="0" * 64,
+                                progress=False)
+    assert not (data_dir / "celeba.zip").exists()
+    assert not (data_dir / "celeba.zip.part").exists()
+    assert not (data_dir / FOLDER).exists()
+
+
+def test_server_sending_corrupt_zip_is_refused_and_discarded(tmp_path, server):
+    server.payload = server.payload[:-100]  # truncated: no end-of-archive record
+    with pytest.raises(DataError, match="not .*valid zip"):
+        helper.download(server.url, tmp_path / "celeba.zip", progress=False)
+    assert not list(tmp_path.glob("celeba.zip*"))
+
+
+def test_existing_unmarked_folder_is_used_without_download(tmp_path, server, capsys):
+    folder = tmp_path / "data" / FOLDER
+    folder.mkdir(parents=True)
+    (folder / "1.jpg").write_bytes(_noise_jpeg(0))
+    assert helper.download_extract(data_dir=tmp_path / "data", url=server.url) == folder
+    assert server.requests == []
+    assert "not extracted by this helper" in capsys.readouterr().err
+
+
+def test_unreachable_url_gives_one_line_with_alternatives(tmp_path):
+    with socket.socket() as probe:  # grab a free port, then leave it closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/x.zip"
+    with pytest.raises(DataError) as caught:
+        helper.download_extract(data_dir=tmp_path, url=url, progress=False)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert url in message and "zip_path" in message
+
+
+def test_http_404_gives_one_line_naming_url(tmp_path, server):
+    url = server.url.replace("celeba.zip", "missing.zip")
+    with pytest.raises(DataError, match="HTTP 404") as caught:
+        helper.download_extract(data_dir=tmp_path, url=url, progress=False)
+    assert url in str(caught.value) and "\n" not in str(caught.value)
+
+
+# --------------------------------------------------------------------------
+# Local zips, corrupt zips, hostile zips
+# --------------------------------------------------------------------------
+
+
+def test_local_zip_path_needs_no_server(tmp_path, course_zip):
+    folder = helper.download_extract(data_dir=tmp_path / "data", zip_path=course_zip,
+                                     url="http://127.0.0.1:9/never-used.zip")
+    assert _image_count(folder) == N_IMAGES
+    assert not (tmp_path / "data" / "never-used.zip").exists()
+
+
+def test_zip_without_expected_folder_is_reported(tmp_path):
+    other = _build_zip(tmp_path / "other.zip", {"other/readme.txt": b"hi"})
+    with pytest.raises(DataError, match="holds no images"):
+        helper.download_extract(data_dir=tmp_path / "data", zip_path=other)
+
+
+def test_truncated_zip_is_refused(tmp_path, course_zip):
+    truncated = tmp_path / "truncated.zip"
+    truncated.write_bytes(course_zip.read_bytes()[: course_zip.stat().st_size // 2])
+    with pytest.raises(DataError, match="not a valid zip"):
+        helper.verify_zip(truncated)
+    with pytest.raises(DataError, match="not a valid zip"):
+        helper.download_extract(data_dir=tmp_path / "data", zip_path=truncated)
+
+
+def test_flipped_bytes_are_refused(tmp_path, course_zip):
+    data = bytearray(course_zip.read_bytes())
+    for offset in range(200, 260):  # inside the first member's compressed data
+        data[offset] ^= 0xFF
+    corrupt = tmp_path / "corrupt.zip"
+    corrupt.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="not a valid zip"):
+        helper.verify_zip(corrupt)
+    with pytest.raises(DataError, match="not a valid zip"):
+        helper.safe_extract(corrupt, tmp_path / "out")
+    assert not any((tmp_path / "out").rglob("*.jpg"))
+
+
+def _symlink_zip(path: Path) -> Path:
+    info = zipfile.ZipInfo("link")
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(info, "/etc/passwd")
+        archive.writestr("fine.txt", b"fine")
+    return path
+
+
+@pytest.mark.parametrize("bad_name, reason", [
+    ("../evil.txt", "'..'"),
+    ("/tmp/evil.txt", "absolute path"),
+    ("C:/evil.txt", "drive letter"),
+])
+def test_hostile_member_names_are_refused(tmp_path, bad_name, reason):
+    archive = _build_zip(tmp_path / "hostile.zip", {"fine.txt": b"fine", bad_name: b"evil"})
+    target = tmp_path / "nest" / "out"
+    with pytest.raises(DataError, match=reason):
+        helper.safe_extract(archive, target)
+    assert not target.exists()
+    assert not [p for p in tmp_path.rglob("*") if p.name in ("evil.txt", "fine.txt")]
+
+
+def test_symlink_member_is_refused(tmp_path):
+    target = tmp_path / "out"
+    with pytest.raises(DataError, match="symbolic link"):
+        helper.safe_extract(_symlink_zip(tmp_path / "link.zip"), target)
+    assert not target.exists()
+
+
+def test_zip_bomb_is_refused_by_ratio(tmp_path):
+    bomb = _build_zip(tmp_path / "bomb.zip", {"zeros.bin": bytes(4 << 20)})
+    with pytest.raises(DataError, match="zip bomb"):
+        helper.safe_extract(bomb, tmp_path / "out", max_ratio=50)
+    assert not (tmp_path / "out").exists()
+
+
+def test_archive_over_size_cap_is_refused(tmp_path, course_zip):
+    with pytest.raises(DataError, match="cap"):
+        helper.safe_extract(course_zip, tmp_path / "out", max_total_bytes=1000)
+    assert not (tmp_path / "out").exists()
+
+
+def test_safe_extract_is_idempotent_and_keeps_neighbours(tmp_path, course_zip, monkeypatch):
+    target = tmp_path / "data"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    helper.safe_extract(course_zip, target)
+    assert _image_count(target / FOLDER) == N_IMAGES
+    assert (target / "notes.txt").read_text() == "mine"
+    assert not list(target.glob(".extracting-*"))
+
+    monkeypatch.setattr(helper, "_extract_members",
+                        lambda *a, **k: pytest.fail("extraction re-ran"))
+    helper.safe_extract(course_zip, target)
+
+
+def test_disk_full_during_extraction_is_one_line_and_leaves_no_staging(
+        tmp_path, course_zip, monkeypatch):
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(helper.shutil, "copyfileobj", disk_full)
+    target = tmp_path / "data"
+    with pytest.raises(DataError, match="disk full") as caught:
+        helper.safe_extract(course_zip, target)
+    assert "\n" not in str(caught.value)
+    assert list(target.iterdir()) == []
+
+
+# --------------------------------------------------------------------------
+# prepare_celeba
+# --------------------------------------------------------------------------
+
+
+def _celeba_frame(path: Path) -> None:
+    """A 178x218 'aligned CelebA' frame: blue, with a red 108x108 face box centred."""
+    image = Image.new("RGB", (178, 218), (0, 0, 255))
+    left, top = (178 - 108) // 2, (218 - 108) // 2
+    ImageDraw.Draw(image).rectangle((left, top, left + 107, top + 107), fill=(255, 0, 0))
+    image.save(path, quality=100, subsampling=0)
+
+
+@pytest.fixture
+def celeba_src(tmp_path) -> Path:
+    src = tmp_path / "img_align_celeba"
+    (src / "nested").mkdir(parents=True)
+    for name in ("000001.jpg", "000002.jpg", "nested/000003.jpg"):
+        _celeba_frame(src / name)
+    good = (src / "000001.jpg").read_bytes()
+    (src / "000004.jpg").write_bytes(good[:300])  # truncated JPEG
+    (src / "notes.txt").write_text("not an image")
+    Image.new("RGB", (80, 90)).save(src / "000005.jpg")  # too small for a 108 crop
+    return src
+
+
+def test_prepare_celeba_crops_centre_and_counts(tmp_path, celeba_src):
+    dst = tmp_path / "crops"
+    counts = helper.prepare_celeba(celeba_src, dst, size=32, progress=False)
+    assert counts == {"written": 3, "skipped_existing": 0, "unreadable": 2, "too_small": 1}
+    outputs = sorted(dst.glob("*.jpg"))
+    assert [p.name for p in outputs] == ["000001.jpg", "000002.jpg", "000003.jpg"]
+    for path in outputs:
+        pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)
+        assert pixels.shape == (32, 32, 3)
+        # An off-centre crop would pull in a blue strip along one edge.
+        assert (pixels[..., 0] > 200).all() and (pixels[..., 2] < 60).all()
+    assert not list(dst.glob(".*.tmp"))
+
+
+def test_prepare_celeba_rerun_skips_existing(tmp_path, celeba_src):
+    dst = tmp_path / "crops"
+    helper.prepare_celeba(celeba_src, dst, progress=False)
+    mtime = (dst / "000001.jpg").stat().st_mtime_ns
+    counts = helper.prepare_celeba(celeba_src, dst, progress=False)
+    assert counts["written"] == 0 and counts["skipped_existing"] == 3
+    assert (dst / "000001.jpg").stat().st_mtime_ns == mtime
+    assert Image.open(dst / "000001.jpg").size == (64, 64)
+
+
+def test_prepare_celeba_missing_source_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        helper.prepare_celeba(tmp_path / "nope", tmp_path / "out", progress=False)
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, str(REPO_ROOT / "helper.py"), *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_cli_help_works(tmp_path):
+    result = _cli("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "download" in result.stdout and "prepare" in result.stdout
+
+
+def test_cli_reports_data_error_as_one_line_and_exit_1(tmp_path):
+    result = _cli("download", "--data-dir", "d", "--zip", "missing.zip", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
