@@ -207,10 +207,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=pri
             images_seen += len(real)
             bar.update()
             if step % cfg.log_every == 0:
-                row = _log_row(running.read(), epoch, step, images_seen, started)
-                _append_metrics(run_dir / "metrics.jsonl", row)
-                bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row.get('g_loss', float('nan')):.3f}",
-                                acc=f"{row['d_acc']:.2f}")
+                _log(running, run_dir, epoch, step, images_seen, started, bar)
+        if running.counts:  # flush a partial interval so every epoch is in the log
+            _log(running, run_dir, epoch, step, images_seen, started, bar)
         samples.append(generate(G, fixed_z))
         _end_of_epoch(run_dir, samples, epoch)
         save_checkpoint(ckpt_dir / "latest.pt", _snapshot(cfg, D, G, d_opt, g_opt, schedule, fixed_z,
@@ -223,6 +222,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=pri
             "images_seen": images_seen, "seconds": round(time.time() - started, 1),
             "grid": str(samples_dir / f"epoch_{len(samples):03d}.png"),
             "losses": str(run_dir / "losses.png")}
+
+
+def _log(running: RunningStats, run_dir: Path, epoch: int, step: int, images_seen: int,
+         started: float, bar) -> None:
+    row = _log_row(running.read(), epoch, step, images_seen, started)
+    _append_metrics(run_dir / "metrics.jsonl", row)
+    bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row.get('g_loss', float('nan')):.3f}",
+                    acc=f"{row['d_acc']:.2f}")
 
 
 def _log_row(stats: dict, epoch: int, step: int, images_seen: int, started: float) -> dict:
@@ -251,7 +258,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 def _end_of_epoch(run_dir: Path, samples: list[np.ndarray], epoch: int) -> None:
     save_train_samples(run_dir / "train_samples.pkl", samples)
-    save_png(run_dir / "samples" / f"epoch_{epoch + 1:03d}.png", image_grid(samples[-1]),
+    save_png(run_dir / "samples" / f"epoch_{epoch + 1:03d}.png", image_grid(samples[-1], nrow=8),
              upscale=max(1, 128 // samples[-1].shape[1]))
     metrics = run_dir / "metrics.jsonl"
     if metrics.exists() and metrics.stat().st_size:
