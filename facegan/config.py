@@ -115,7 +115,7 @@ def validate(cfg: TrainConfig) -> None:
 # Named configs. The course recipe is the notebook's; demo fits a 2-core CPU in minutes.
 PRESETS: dict[str, dict] = {
     "course": dict(image_size=64, conv_dim=64, batch_size=128, loss="bce", label_smoothing=1.0),
-    "demo": dict(image_size=32, conv_dim=32, batch_size=64, synthetic_n=4096, epochs=12,
+    "demo": dict(image_size=32, conv_dim=64, batch_size=64, synthetic_n=4096, epochs=20,
                  name="demo", label_smoothing=0.9),
     "tiny": dict(image_size=32, conv_dim=8, z_size=16, batch_size=16, synthetic_n=64, epochs=1,
                  n_fixed=4, log_every=1, name="tiny"),
