@@ -100,7 +100,7 @@ def folder_fingerprint(files: list[Path], root: Path, image_size: int) -> str:
 
 def _decode_all(files: list[Path], image_size: int, out: np.ndarray, progress: bool) -> int:
     """Decode files into out; returns how many were kept (unreadable ones are skipped)."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain text bars: also fine in notebooks without ipywidgets
 
     kept = 0
     for p in tqdm(files, desc="decoding images", unit="img", disable=not progress, leave=False):

@@ -58,5 +58,6 @@ def plot_losses(rows: list[dict]) -> Figure:
     acc_ax.set_ylabel("D accuracy")
     lines = ax.get_legend_handles_labels()
     acc_lines = acc_ax.get_legend_handles_labels()
-    ax.legend(lines[0] + acc_lines[0], lines[1] + acc_lines[1], loc="upper right")
+    ax.legend(lines[0] + acc_lines[0], lines[1] + acc_lines[1], loc="upper center",
+              bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)  # below: curves fill the axes
     return fig

@@ -147,7 +147,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=pri
     `should_stop(epochs_done)` is asked after each epoch's checkpoint; True ends the run
     early (as an interruption would), to be continued with resume=True.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain text bars: also fine in notebooks without ipywidgets
 
     device = resolve_device(cfg.device)
     run_dir = cfg.run_dir

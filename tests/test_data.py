@@ -106,3 +106,15 @@ def test_hflip_mirrors_about_half_the_images():
 def test_batch_larger_than_dataset_is_refused():
     with pytest.raises(DataError, match="batch_size=8"):
         FaceBatches(np.zeros((5, 4, 4, 3), np.uint8), batch_size=8)
+
+
+def test_celeba_download_failure_is_one_facegan_error(tmp_path, monkeypatch):
+    import helper
+    from facegan.config import TrainConfig
+    from facegan.data import training_images
+
+    def unreachable(**kwargs):
+        raise helper.DataError("could not reach https://example.invalid/x.zip; pass zip_path=...")
+    monkeypatch.setattr(helper, "download_extract", unreachable)
+    with pytest.raises(DataError, match="zip_path"):
+        training_images(TrainConfig(data="celeba", data_dir=str(tmp_path)))
