@@ -1,4 +1,4 @@
-"""`python -m facegan <command>`: train, view, synth. A thin layer over the library.
+"""`python -m facegan <command>`: train, evaluate, view, synth. A thin layer over the library.
 
 The train options are derived from TrainConfig's fields, so every config value has a
 typed flag with help, and unknown flags are rejected.
@@ -83,6 +83,43 @@ def cmd_view(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_generator(checkpoint: str, device: str = "cpu"):
+    """G from a checkpoint (its EMA weights when present) and the run's config."""
+    from .checkpoint import load_checkpoint
+    from .models import Generator
+
+    ckpt = load_checkpoint(checkpoint)
+    cfg = TrainConfig.from_dict(ckpt["config"])
+    G = Generator(cfg.z_size, cfg.conv_dim, cfg.image_size)
+    G.load_state_dict(ckpt["G_ema"] or ckpt["G"])
+    return G.to(device).eval(), cfg
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data import cached_image_array
+    from .io import atomic_write_text
+    from .metrics import evaluate_generator
+    from .train import resolve_device
+
+    device = resolve_device(args.device)
+    G, cfg = load_generator(args.checkpoint, str(device))
+    real = cached_image_array(args.data_dir, cfg.image_size, args.cache_dir, progress=True)
+    if len(real) < args.n:
+        print(f"note: {args.data_dir} has {len(real)} images, fewer than --n {args.n}; using {len(real)}")
+    scores = evaluate_generator(G, real, args.n, cfg.z_size, args.cache_dir, seed=args.seed,
+                                device=str(device), progress=True)
+    print(f"{'metric':<8}{'value':>12}")
+    print(f"{'fid':<8}{scores['fid']:>12.3f}")
+    print(f"{'kid':<8}{scores['kid']:>12.5f}  (std {scores['kid_std']:.5f})")
+    print(f"{'swd':<8}{scores['swd']:>12.2f}")
+    print(f"{'n':<8}{scores['n']:>12d}")
+    if args.out:
+        atomic_write_text(args.out, json.dumps({**scores, "checkpoint": args.checkpoint,
+                                                "data_dir": args.data_dir, "seed": args.seed}, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from .synthetic import write_face_folder
 
@@ -110,6 +147,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="PNG to write (default: RUN_DIR/view_samples.png)")
     p.set_defaults(func=cmd_view)
 
+    p = sub.add_parser("evaluate", help="FID, KID and SWD of a checkpoint's generator against real images",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="a .pt snapshot, e.g. runs/demo/checkpoints/latest.pt")
+    p.add_argument("--data-dir", required=True, help="folder of real images (recursive jpg/png)")
+    p.add_argument("--n", type=int, default=10000, help="real and generated images compared")
+    p.add_argument("--out", help="write the scores as JSON here")
+    p.add_argument("--seed", type=int, default=0, help="picks the real subset and the latent vectors")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--cache-dir", default="data/cache", help="decoded images and real features are cached here")
+    p.set_defaults(func=cmd_evaluate)
+
     p = sub.add_parser("synth", help="write procedural synthetic faces to a folder of PNGs")
     p.add_argument("out_dir")
     p.add_argument("--n", type=int, default=1000)
@@ -122,12 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .data import DataError
+    from .metrics import MetricsError
     from .train import TrainingError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataError, CheckpointError, TrainingError, FileNotFoundError, ValueError) as e:
+    except (ConfigError, DataError, CheckpointError, TrainingError, MetricsError, FileNotFoundError,
+            ValueError) as e:
         print(f"facegan: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

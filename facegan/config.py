@@ -58,6 +58,8 @@ class TrainConfig:
     out: str = opt("", "run folder; empty means runs/<name>")
     n_fixed: int = opt(16, "fixed latent batch drawn into train_samples.pkl each epoch")
     log_every: int = opt(10, "steps between metrics.jsonl rows")
+    eval_every: int = opt(0, "epochs between FID/KID/SWD rows in metrics.jsonl; 0 turns evaluation off")
+    eval_n: int = opt(500, "real and generated images per evaluation (FID needs thousands to compare runs)")
     keep_checkpoints: int = opt(2, "per-epoch snapshots kept besides latest.pt")
     num_workers: int = opt(0, "only for the PIL-decoding course dataloader")
 
@@ -106,6 +108,8 @@ def validate(cfg: TrainConfig) -> None:
     _check(0.5 < cfg.label_smoothing <= 1,
            f"label_smoothing={cfg.label_smoothing}: the real-label target lies in (0.5, 1]; 0.9 is usual")
     _check(0.5 <= cfg.d_acc_gate <= 1, f"d_acc_gate={cfg.d_acc_gate}: must lie in [0.5, 1]")
+    _check(cfg.eval_every >= 0, f"eval_every={cfg.eval_every}: must be >= 0 (0 turns evaluation off)")
+    _check(cfg.eval_n >= 2, f"eval_n={cfg.eval_n}: an evaluation needs at least 2 images")
     _check(cfg.keep_checkpoints >= 0, f"keep_checkpoints={cfg.keep_checkpoints}: must be >= 0")
     _check(cfg.num_workers >= 0, f"num_workers={cfg.num_workers}: must be >= 0")
     _check(cfg.device == "auto" or cfg.device.split(":")[0] in ("cpu", "cuda", "mps"),

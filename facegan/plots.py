@@ -42,6 +42,7 @@ def read_metrics(path: Path | str) -> list[dict]:
 
 def plot_losses(rows: list[dict]) -> Figure:
     """D and G losses (and D's accuracy) against images seen."""
+    rows = [r for r in rows if "d_loss" in r]  # evaluation rows carry metrics, not losses
     fig = Figure(figsize=(9, 4.5))
     ax = fig.subplots()
     images = [r["images"] for r in rows]

@@ -112,7 +112,8 @@ def _snapshot(cfg, D, G, d_opt, g_opt, schedule, fixed_z, z_gen, epoch, step, im
 
 
 # Fields that may differ between a checkpoint and the run resuming it.
-RESUMABLE_CHANGES = {"epochs", "device", "out", "name", "log_every", "keep_checkpoints", "num_workers"}
+RESUMABLE_CHANGES = {"epochs", "device", "out", "name", "log_every", "keep_checkpoints", "num_workers",
+                     "eval_every", "eval_n"}
 
 
 def check_resumable(saved: dict, cfg: TrainConfig) -> None:
@@ -215,6 +216,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=pri
         save_checkpoint(ckpt_dir / "latest.pt", _snapshot(cfg, D, G, d_opt, g_opt, schedule, fixed_z,
                                                           z_gen, epoch + 1, step, images_seen))
         _keep_epoch_snapshot(ckpt_dir, epoch + 1, cfg.keep_checkpoints)
+        if cfg.eval_every and (epoch + 1) % cfg.eval_every == 0:
+            _evaluate(cfg, G, images, run_dir, epoch, step, images_seen, progress, log)
         if should_stop is not None and should_stop(epoch + 1):
             break
     bar.close()
@@ -230,6 +233,20 @@ def _log(running: RunningStats, run_dir: Path, epoch: int, step: int, images_see
     _append_metrics(run_dir / "metrics.jsonl", row)
     bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row.get('g_loss', float('nan')):.3f}",
                     acc=f"{row['d_acc']:.2f}")
+
+
+def _evaluate(cfg, G, images, run_dir: Path, epoch: int, step: int, images_seen: int,
+              progress: bool, log) -> None:
+    """FID/KID/SWD of the current G against the training images, as a metrics.jsonl row."""
+    from .metrics import evaluate_generator
+
+    scores = evaluate_generator(G, images, cfg.eval_n, cfg.z_size, cfg.cache_dir, seed=cfg.seed,
+                                device=cfg.device, progress=progress)
+    _append_metrics(run_dir / "metrics.jsonl", {
+        "step": step, "epoch": epoch + 1, "images": images_seen, "eval_n": scores["n"],
+        **{k: round(scores[k], 6) for k in ("fid", "kid", "kid_std", "swd")}})
+    log(f"epoch {epoch + 1}: FID {scores['fid']:.2f}  KID {scores['kid']:.4f}  SWD {scores['swd']:.1f}"
+        f"  (n={scores['n']})")
 
 
 def _log_row(stats: dict, epoch: int, step: int, images_seen: int, started: float) -> dict:

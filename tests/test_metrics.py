@@ -1,0 +1,134 @@
+"""FID, KID and SWD measure something: small for one distribution, large across different ones.
+
+Feature extraction on CPU is ~20 images/s, so the sets are small and shared per module.
+"""
+import numpy as np
+import pytest
+
+from facegan import metrics
+from facegan.synthetic import make_faces
+
+N = 64
+
+
+@pytest.fixture(scope="module")
+def sets():
+    faces, _ = make_faces(3 * N, size=32, seed=11)
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (N, 32, 32, 3), dtype=np.uint8)
+    return {"a": faces[:N], "b": faces[N:2 * N], "c": faces[2 * N:], "noise": noise}
+
+
+@pytest.fixture(scope="module")
+def feats(sets):
+    return {k: metrics.inception_features(v) for k, v in sets.items()}
+
+
+def test_features_are_2048d_and_deterministic(sets, feats):
+    assert feats["a"].shape == (N, 2048) and np.isfinite(feats["a"]).all()
+    assert np.array_equal(metrics.inception_features(sets["a"][:8]), feats["a"][:8])
+
+
+def test_fid_is_small_within_a_distribution_and_large_across(feats):
+    same = metrics.fid_from_features(feats["a"], feats["b"])
+    noise = metrics.fid_from_features(feats["a"], feats["noise"])
+    assert same < 0.25 * noise
+    assert metrics.fid_from_features(feats["a"], feats["a"]) < 1e-3
+
+
+def test_fid_is_symmetric(feats):
+    ab = metrics.fid_from_features(feats["a"], feats["noise"])
+    ba = metrics.fid_from_features(feats["noise"], feats["a"])
+    assert ab == pytest.approx(ba, rel=1e-6)
+
+
+def test_frechet_distance_matches_closed_form_for_gaussians():
+    # 1-d-per-axis diagonal case: (mu1-mu2)^2 + (s1 - s2)^2 summed over axes
+    mu1, mu2 = np.zeros(3), np.array([1.0, 2.0, 0.0])
+    s1, s2 = np.diag([1.0, 4.0, 9.0]), np.diag([4.0, 4.0, 1.0])
+    expected = 5.0 + (1 - 2) ** 2 + (2 - 2) ** 2 + (3 - 1) ** 2
+    assert metrics.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected)
+
+
+def test_kid_is_about_zero_within_a_distribution(feats):
+    same, _ = metrics.kid_from_features(feats["a"], feats["b"], subset_size=N)
+    noise, _ = metrics.kid_from_features(feats["a"], feats["noise"], subset_size=N)
+    assert abs(same) < 0.1 * noise
+
+
+def test_metrics_repeat_exactly(feats, sets):
+    assert metrics.kid_from_features(feats["a"], feats["b"], subsets=5, subset_size=32) == \
+        metrics.kid_from_features(feats["a"], feats["b"], subsets=5, subset_size=32)
+    assert metrics.swd(sets["a"], sets["b"]) == metrics.swd(sets["a"], sets["b"])
+
+
+def test_swd_ranks_like_fid(sets):
+    same = metrics.swd(sets["a"], sets["b"])
+    noise = metrics.swd(sets["a"], sets["noise"])
+    assert 0 <= same < 0.5 * noise
+
+
+def test_missing_weights_give_one_line_error(tmp_path, sets):
+    with pytest.raises(metrics.MetricsError) as e:
+        metrics.inception_features(sets["a"][:2], weights=tmp_path / "nope.pt")
+    assert "\n" not in str(e.value) and "reinstall" in str(e.value)
+
+
+def test_corrupt_weights_give_one_line_error(tmp_path, sets):
+    bad = tmp_path / "default_1.pt"
+    bad.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(metrics.MetricsError) as e:
+        metrics.inception_features(sets["a"][:2], weights=bad)
+    assert "\n" not in str(e.value) and "unreadable" in str(e.value)
+
+
+def test_real_features_are_cached_by_content(tmp_path, sets, feats, monkeypatch):
+    first = metrics.cached_features(sets["a"], tmp_path)
+    assert np.array_equal(first, feats["a"])
+    monkeypatch.setattr(metrics, "inception_features", lambda *a, **k: pytest.fail("recomputed"))
+    assert np.array_equal(metrics.cached_features(sets["a"], tmp_path), first)
+    with pytest.raises(BaseException):
+        metrics.cached_features(sets["b"], tmp_path)  # other content is not served from the cache
+
+
+def test_evaluate_command_prints_and_writes_json(tiny_cfg, tmp_path, capsys):
+    import json
+
+    from facegan.cli import main
+    from facegan.synthetic import write_face_folder
+    from facegan.train import train
+
+    cfg = tiny_cfg()
+    train(cfg, progress=False)
+    real = write_face_folder(tmp_path / "real", 40, size=32)
+    out = tmp_path / "scores.json"
+    argv = ["evaluate", "--checkpoint", str(cfg.run_dir / "checkpoints/latest.pt"), "--data-dir", str(real),
+            "--n", "32", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    scores = json.loads(out.read_text())
+    assert {"fid", "kid", "swd", "n"} <= set(scores) and scores["n"] == 32
+    assert scores["fid"] > 0 and f"{scores['fid']:.3f}" in printed
+    assert main(argv) == 0 and json.loads(out.read_text())["fid"] == scores["fid"]  # reproducible
+
+
+def test_evaluate_command_errors_are_one_line(tmp_path, capsys):
+    from facegan.cli import main
+
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "none.pt"), "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("facegan: error:") and "\n" not in err
+
+
+def test_training_logs_evaluations(tiny_cfg):
+    import json
+
+    from facegan.train import train
+
+    cfg = tiny_cfg(epochs=2, eval_every=1, eval_n=16)
+    train(cfg, progress=False, log=lambda *a: None)
+    rows = [json.loads(line) for line in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if "fid" in r]
+    assert [r["epoch"] for r in evals] == [1, 2] and all(r["eval_n"] == 16 for r in evals)
+    assert all(r["fid"] > 0 and "d_loss" not in r for r in evals)
+    assert (cfg.run_dir / "losses.png").exists()
