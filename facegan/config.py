@@ -14,6 +14,7 @@ IMAGE_SIZES = (32, 64, 128)
 DATASETS = ("synthetic", "celeba", "folder")
 LOSSES = ("bce", "ls")
 SCHEDULES = ("fixed", "decay", "gated")
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 
 
 def opt(default, help: str):
@@ -51,6 +52,10 @@ class TrainConfig:
     schedule: str = opt("fixed", "fixed k:1 | decay (k -> 1 over training) | gated (skip D when it wins)")
     d_steps: int = opt(1, "k: D updates per G update")
     d_acc_gate: float = opt(0.8, "gated: D trains only while its accuracy is below this")
+    # Speed (see facegan/accel.py); none of these changes the fp32 math
+    fast: bool = opt(True, "channels_last, foreach/fused Adam, cudnn.benchmark, dataset resident on the GPU")
+    amp: bool = opt(True, "bf16 autocast on CUDA (CPU always trains in fp32)")
+    compile: str = opt("off", "torch.compile the networks: off | default | reduce-overhead (CUDA graphs) | max-autotune")
     # Run bookkeeping
     seed: int = opt(0, "seeds weights, data order, z and the synthetic faces")
     device: str = opt("auto", "auto picks CUDA when available")
@@ -108,6 +113,7 @@ def validate(cfg: TrainConfig) -> None:
     _check(0.5 < cfg.label_smoothing <= 1,
            f"label_smoothing={cfg.label_smoothing}: the real-label target lies in (0.5, 1]; 0.9 is usual")
     _check(0.5 <= cfg.d_acc_gate <= 1, f"d_acc_gate={cfg.d_acc_gate}: must lie in [0.5, 1]")
+    _check(cfg.compile in COMPILE_MODES, f"compile={cfg.compile!r}: choose one of {', '.join(COMPILE_MODES)}")
     _check(cfg.eval_every >= 0, f"eval_every={cfg.eval_every}: must be >= 0 (0 turns evaluation off)")
     _check(cfg.eval_n >= 2, f"eval_n={cfg.eval_n}: an evaluation needs at least 2 images")
     _check(cfg.keep_checkpoints >= 0, f"keep_checkpoints={cfg.keep_checkpoints}: must be >= 0")

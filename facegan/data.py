@@ -149,36 +149,39 @@ class FaceBatches:
     """Shuffled (B, 3, S, S) float batches in [-1, 1], sliced from a uint8 NHWC array.
 
     Each epoch's order and flips come from a generator seeded by (seed, epoch), so a
-    resumed run sees exactly the batches an uninterrupted one would.
+    resumed run sees exactly the batches an uninterrupted one would. On a GPU the whole
+    uint8 array is copied there once and batches are cut, flipped and scaled on the device.
     """
 
     def __init__(self, images: np.ndarray, batch_size: int, seed: int = 0, hflip: bool = True,
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", channels_last: bool = False):
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise DataError(f"expected a (N, S, S, 3) uint8 array, got {images.shape} {images.dtype}")
         if len(images) < batch_size:
             raise DataError(f"the dataset has {len(images)} images, fewer than batch_size="
                             f"{batch_size}; lower --batch-size or add images")
+        self.device = torch.device(device)
         # A read-only memmap is copied into RAM once; an in-memory array is used as is.
         self.images = torch.from_numpy(np.require(images, requirements=["C", "W"]))
+        if self.device.type == "cuda":
+            self.images = self.images.to(self.device)
         self.batch_size, self.seed, self.hflip = batch_size, seed, hflip
-        self.device = torch.device(device)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def __len__(self) -> int:
         return len(self.images) // self.batch_size  # drop the ragged last batch: BN needs stable stats
 
     def epoch(self, epoch: int):
         g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-        order = torch.randperm(len(self.images), generator=g)
-        flips = torch.rand(len(self.images), generator=g) < 0.5
+        order = torch.randperm(len(self.images), generator=g).to(self.images.device)
+        flips = (torch.rand(len(self.images), generator=g) < 0.5).to(self.images.device)
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             x = self.images[idx].to(self.device, non_blocking=True)
             x = x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1)
             if self.hflip:
-                f = flips[idx].to(self.device)
-                x = torch.where(f[:, None, None, None], x.flip(3), x)
-            yield x
+                x = torch.where(flips[idx].to(self.device)[:, None, None, None], x.flip(3), x)
+            yield x.contiguous(memory_format=self.memory_format)
 
 
 def celeba_folder(data_dir: str | Path) -> Path:

@@ -183,17 +183,23 @@ def _sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, gen: torch.Generator,
                         directions: int = 512, repeats: int = 4) -> float:
     total = 0.0
     for _ in range(repeats):
-        dirs = torch.randn(a.shape[1], directions, generator=gen, dtype=a.dtype)
-        dirs /= dirs.norm(dim=0, keepdim=True)
-        pa, _ = torch.sort(a @ dirs, dim=0)
-        pb, _ = torch.sort(b @ dirs, dim=0)
+        dirs = torch.randn(directions, a.shape[1], generator=gen, dtype=a.dtype)
+        dirs /= dirs.norm(dim=1, keepdim=True)
+        # (directions, N): each sort runs along contiguous memory, several times faster
+        pa, _ = torch.sort(dirs @ a.T, dim=1)
+        pb, _ = torch.sort(dirs @ b.T, dim=1)
         total += (pa - pb).abs().mean().item()
     return total / repeats
 
 
-def swd(images_a: np.ndarray, images_b: np.ndarray, patches_per_image: int = 64, seed: int = 0) -> float:
-    """Sliced Wasserstein distance over Laplacian-pyramid 7x7 patches, x1e3, averaged over levels."""
+def swd(images_a: np.ndarray, images_b: np.ndarray, max_descriptors: int = 32768, seed: int = 0) -> float:
+    """Sliced Wasserstein distance over Laplacian-pyramid 7x7 patches, x1e3, averaged over levels.
+
+    Each level draws up to 64 patches per image and at most `max_descriptors` per set:
+    sorting the projections is the cost, and 32k patches already pin the value down.
+    """
     n = min(len(images_a), len(images_b))
+    patches_per_image = max(1, min(64, max_descriptors // n))
     size = images_a.shape[1]
     levels = max(1, int(math.log2(size)) - 3)  # down to 16x16, as the Progressive GAN protocol does
     gen = torch.Generator().manual_seed(seed)
@@ -206,7 +212,7 @@ def swd(images_a: np.ndarray, images_b: np.ndarray, patches_per_image: int = 64,
         # Normalise each channel-position by the pooled statistics so levels weigh alike.
         both = torch.cat([pa, pb])
         mean, std = both.mean(0), both.std(0) + 1e-8
-        distances.append(_sliced_wasserstein((pa - mean) / std, (pb - mean) / std, gen))
+        distances.append(_sliced_wasserstein(((pa - mean) / std).float(), ((pb - mean) / std).float(), gen))
     return 1e3 * float(np.mean(distances))
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import losses
+from . import accel, losses
 from .checkpoint import (CheckpointError, load_checkpoint, rng_state, save_checkpoint,
                          set_rng_state, unwrap)
 from .config import TrainConfig
@@ -46,24 +46,29 @@ def resolve_device(name: str) -> torch.device:
 
 def make_optimizers(cfg: TrainConfig, D: torch.nn.Module, G: torch.nn.Module):
     """Adam for each net with its own learning rate (TTUR when lr_d != lr_g)."""
-    d_opt = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
-    g_opt = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    options = accel.adam_options(next(D.parameters()).device, cfg.fast)
+    d_opt = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2), **options)
+    g_opt = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2), **options)
     return d_opt, g_opt
 
 
 def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, loss: str = "bce",
-               real_target: float = 1.0, train_d: bool = True, train_g: bool = True) -> dict:
+               real_target: float = 1.0, train_d: bool = True, train_g: bool = True,
+               amp: bool = False) -> dict:
     """One D update on (real, G(z)), then one G update that tries to fool the updated D.
 
-    Returns detached 0-dim tensors (d_loss, d_acc, and g_loss when G was updated), left on the device so the
-    loop need not synchronise with it every step. D's loss and accuracy are measured
-    even when the schedule skips its update, because the accuracy gate needs them.
+    Returns detached 0-dim tensors (d_loss, d_acc, and g_loss when G was updated), left
+    on the device so the loop need not synchronise with it every step. D's loss and
+    accuracy are measured even when the schedule skips its update, because the accuracy
+    gate needs them. amp=True runs the forward passes in bf16 autocast (CUDA).
     """
-    fake = G(z)
-    with torch.set_grad_enabled(train_d):
+    autocast = torch.autocast(real.device.type, dtype=torch.bfloat16, enabled=amp)
+    with autocast:
+        fake = G(z)
+    with torch.set_grad_enabled(train_d), autocast:
         real_logits = D(real)
         fake_logits = D(fake.detach())
-        d_loss = losses.d_loss(real_logits, fake_logits, loss, real_target)
+        d_loss = losses.d_loss(real_logits.float(), fake_logits.float(), loss, real_target)
     if train_d:
         d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
@@ -71,10 +76,17 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, loss: st
 
     if train_g:
         # Reuse the fake batch: the G forward is already done and its graph is intact.
-        g_loss = losses.g_loss(D(fake), loss)
-        g_opt.zero_grad(set_to_none=True)
-        g_loss.backward()
-        g_opt.step()
+        # G needs gradients through D, not for D's weights: freezing D skips that work.
+        D.requires_grad_(False)
+        try:
+            with autocast:
+                g_logits = D(fake)
+            g_loss = losses.g_loss(g_logits.float(), loss)
+            g_opt.zero_grad(set_to_none=True)
+            g_loss.backward()
+            g_opt.step()
+        finally:
+            D.requires_grad_(True)
     stats = {"d_loss": d_loss.detach(),
              "d_acc": losses.d_accuracy(real_logits.detach(), fake_logits.detach(), loss)}
     if train_g:
@@ -113,7 +125,7 @@ def _snapshot(cfg, D, G, d_opt, g_opt, schedule, fixed_z, z_gen, epoch, step, im
 
 # Fields that may differ between a checkpoint and the run resuming it.
 RESUMABLE_CHANGES = {"epochs", "device", "out", "name", "log_every", "keep_checkpoints", "num_workers",
-                     "eval_every", "eval_n"}
+                     "eval_every", "eval_n", "fast", "amp", "compile"}
 
 
 def check_resumable(saved: dict, cfg: TrainConfig) -> None:
@@ -151,17 +163,20 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=pri
     from tqdm import tqdm  # plain text bars: also fine in notebooks without ipywidgets
 
     device = resolve_device(cfg.device)
+    accel.setup_backends(device, cfg.fast)
     run_dir = cfg.run_dir
     ckpt_dir, samples_dir = run_dir / "checkpoints", run_dir / "samples"
     torch.manual_seed(cfg.seed)
 
     images = training_images(cfg, progress=progress, log=log)
-    batches = FaceBatches(images, cfg.batch_size, cfg.seed, cfg.hflip, device)
+    batches = FaceBatches(images, cfg.batch_size, cfg.seed, cfg.hflip, device, channels_last=cfg.fast)
     D, G = build_models(cfg)
-    D, G = D.to(device), G.to(device)
+    D, G = accel.prepare_model(D, device, cfg.fast), accel.prepare_model(G, device, cfg.fast)
     d_opt, g_opt = make_optimizers(cfg, D, G)
+    D_step, G_step = accel.maybe_compile(D, cfg.compile), accel.maybe_compile(G, cfg.compile)
+    use_amp = accel.amp_enabled(device, cfg.amp)
     schedule = build_schedule(cfg)
-    z_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    z_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     fixed_z = sample_z(cfg.n_fixed, cfg.z_size, torch.Generator().manual_seed(cfg.seed + 2))
     start_epoch, step, images_seen, samples = 0, 0, 0, []
 
@@ -175,7 +190,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=pri
         if hasattr(schedule, "load_state_dict"):
             schedule.load_state_dict(ckpt["schedule"])
         fixed_z = ckpt["fixed_z"]
-        z_gen.set_state(ckpt["z_generator"])
+        try:
+            z_gen.set_state(ckpt["z_generator"])
+        except RuntimeError:  # saved on another device type: its latent stream cannot carry over
+            z_gen.manual_seed(cfg.seed + 1 + ckpt["step"])
+            log("note: resuming on a different device; the latent stream is reseeded, so this run "
+                "will not match an uninterrupted one bit for bit")
         set_rng_state(ckpt["rng"])
         start_epoch, step, images_seen = ckpt["epoch"], ckpt["step"], ckpt["images_seen"]
         if (run_dir / "train_samples.pkl").exists():
@@ -200,7 +220,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=pri
         for real in batches.epoch(epoch):
             train_d, train_g = schedule.plan(step, step / total_steps, d_acc_running)
             z = sample_z(len(real), cfg.z_size, z_gen, device)
-            stats = train_step(real, D, G, d_opt, g_opt, z, cfg.loss, real_target, train_d, train_g)
+            stats = train_step(real, D_step, G_step, d_opt, g_opt, z, cfg.loss, real_target,
+                               train_d, train_g, use_amp)
             if needs_acc:  # the gate needs D's accuracy now; other schedules avoid this sync
                 d_acc_running = 0.9 * d_acc_running + 0.1 * stats["d_acc"].item()
             running.add(stats)

@@ -56,12 +56,15 @@ def test_make_faces_draws_image_i_from_seed_sequence_of_seed_and_i():
     assert np.array_equal(images[3], draw_face(rng, size=32)[0])
 
 
-def test_same_seed_gives_identical_bytes():
-    first, first_attributes = make_faces(8, size=64, seed=42)
-    second, second_attributes = make_faces(8, size=64, seed=42)
-    assert first.tobytes() == second.tobytes()
+def assert_identical_faces(first, second):
+    (images_a, attributes_a), (images_b, attributes_b) = first, second
+    assert images_a.tobytes() == images_b.tobytes()
     for name in FACE_ATTRIBUTES:
-        assert np.array_equal(first_attributes[name], second_attributes[name])
+        assert np.array_equal(attributes_a[name], attributes_b[name])
+
+
+def test_same_seed_gives_identical_bytes():
+    assert_identical_faces(make_faces(8, size=64, seed=42), make_faces(8, size=64, seed=42))
 
 
 def test_different_seeds_give_different_images():
@@ -79,11 +82,8 @@ def test_image_i_does_not_depend_on_n():
 
 
 def test_parallel_workers_match_single_process_bitwise():
-    serial, serial_attributes = make_faces(600, size=32, seed=5, workers=1)
-    parallel, parallel_attributes = make_faces(600, size=32, seed=5, workers=2)
-    assert serial.tobytes() == parallel.tobytes()
-    for name in FACE_ATTRIBUTES:
-        assert np.array_equal(serial_attributes[name], parallel_attributes[name])
+    assert_identical_faces(make_faces(600, size=32, seed=5, workers=1),
+                           make_faces(600, size=32, seed=5, workers=2))
 
 
 def test_same_face_at_every_size():

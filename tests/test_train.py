@@ -41,6 +41,13 @@ def test_step_updates_only_what_it_should(nets, train_d, train_g):
     assert all(torch.isfinite(v) for v in stats.values())
 
 
+def test_g_step_leaves_no_gradients_on_d(nets):
+    D, G, d_opt, g_opt, real, z = nets
+    train_step(real, D, G, d_opt, g_opt, z, train_d=False, train_g=True)
+    assert all(p.grad is None for p in D.parameters())
+    assert all(p.requires_grad for p in D.parameters())  # D is unfrozen again for its own step
+
+
 def test_d_step_lowers_d_loss_on_the_same_batch(nets):
     D, G, d_opt, g_opt, real, z = nets
     first = train_step(real, D, G, d_opt, g_opt, z, train_g=False)["d_loss"]
@@ -159,3 +166,23 @@ def test_train_samples_reader_refuses_code(tmp_path):
     path.write_bytes(pickle.dumps([np.zeros((1, 2, 2, 3), np.uint8), _Evil()]))
     with pytest.raises(ValueError, match="refusing"):
         load_train_samples(path)
+
+
+def test_fast_path_gives_the_same_fp32_results(tiny_cfg, tmp_path):
+    # channels_last and foreach Adam reorder arithmetic, so equality is to rounding, not bitwise
+    fast = tiny_cfg(out=str(tmp_path / "fast"), fast=True)
+    plain = tiny_cfg(out=str(tmp_path / "plain"), fast=False)
+    train(fast, progress=False)
+    train(plain, progress=False)
+    a, b = final_state(fast)[0], final_state(plain)[0]
+    for key in ("G", "D"):
+        for k, t in a[key].items():
+            assert torch.allclose(t.float(), b[key][k].float(), rtol=1e-4, atol=1e-5), f"{key}.{k}"
+
+
+def test_amp_is_ignored_on_cpu(tiny_cfg, tmp_path):
+    # bf16 autocast is a CUDA feature here; a CPU run must stay fp32, bit for bit
+    runs = [tiny_cfg(out=str(tmp_path / name), amp=amp) for name, amp in (("amp", True), ("fp32", False))]
+    for cfg in runs:
+        train(cfg, progress=False)
+    assert_same_state(final_state(runs[0])[0], final_state(runs[1])[0])
