@@ -177,11 +177,12 @@ class FaceBatches:
         flips = (torch.rand(len(self.images), generator=g) < 0.5).to(self.images.device)
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            x = self.images[idx].to(self.device, non_blocking=True)
-            x = x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1)
+            x = self.images[idx]  # (B, H, W, C) uint8: flipping bytes is 4x cheaper than floats
             if self.hflip:
-                x = torch.where(flips[idx].to(self.device)[:, None, None, None], x.flip(3), x)
-            yield x.contiguous(memory_format=self.memory_format)
+                flip = flips[idx]
+                x[flip] = x[flip].flip(2)
+            x = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2)  # a channels_last view
+            yield x.float().mul_(1 / 127.5).sub_(1).contiguous(memory_format=self.memory_format)
 
 
 def celeba_folder(data_dir: str | Path) -> Path:
