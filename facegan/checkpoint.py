@@ -43,8 +43,12 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(path: Path | str, snapshot: dict) -> None:
-    with atomic_open(path, "wb") as f:
-        torch.save({"format": FORMAT, **snapshot}, f)
+    try:
+        with atomic_open(path, "wb") as f:
+            torch.save({"format": FORMAT, **snapshot}, f)
+    except OSError as e:
+        raise CheckpointError(f"could not write {path} ({e.strerror or e}); the previous checkpoint "
+                              f"there is intact: free disk space or choose another --out, then --resume") from e
 
 
 def load_checkpoint(path: Path | str) -> dict:

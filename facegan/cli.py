@@ -1,4 +1,4 @@
-"""`python -m facegan <command>`: train, evaluate, view, synth. A thin layer over the library.
+"""`python -m facegan <command>`: train, evaluate, export, view, synth. A thin layer over the library.
 
 The train options are derived from TrainConfig's fields, so every config value has a
 typed flag with help, and unknown flags are rejected.
@@ -83,26 +83,15 @@ def cmd_view(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_generator(checkpoint: str, device: str = "cpu"):
-    """G from a checkpoint (its EMA weights when present) and the run's config."""
-    from .checkpoint import load_checkpoint
-    from .models import Generator
-
-    ckpt = load_checkpoint(checkpoint)
-    cfg = TrainConfig.from_dict(ckpt["config"])
-    G = Generator(cfg.z_size, cfg.conv_dim, cfg.image_size)
-    G.load_state_dict(ckpt["G_ema"] or ckpt["G"])
-    return G.to(device).eval(), cfg
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import cached_image_array
+    from .export import generator_from_checkpoint
     from .io import atomic_write_text
     from .metrics import evaluate_generator
     from .train import resolve_device
 
     device = resolve_device(args.device)
-    G, cfg = load_generator(args.checkpoint, str(device))
+    G, cfg = generator_from_checkpoint(args.checkpoint, device)
     real = cached_image_array(args.data_dir, cfg.image_size, args.cache_dir, progress=True)
     if len(real) < args.n:
         print(f"note: {args.data_dir} has {len(real)} images, fewer than --n {args.n}; using {len(real)}")
@@ -117,6 +106,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         atomic_write_text(args.out, json.dumps({**scores, "checkpoint": args.checkpoint,
                                                 "data_dir": args.data_dir, "seed": args.seed}, indent=2) + "\n")
         print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_generator
+
+    out = export_generator(args.checkpoint, args.out)
+    print(f"wrote {out} and {out.with_suffix('.json')}")
     return 0
 
 
@@ -158,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default="data/cache", help="decoded images and real features are cached here")
     p.set_defaults(func=cmd_evaluate)
 
+    p = sub.add_parser("export", help="write a checkpoint's generator as safetensors plus its config")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True, help="e.g. g.safetensors (g.json is written beside it)")
+    p.set_defaults(func=cmd_export)
+
     p = sub.add_parser("synth", help="write procedural synthetic faces to a folder of PNGs")
     p.add_argument("out_dir")
     p.add_argument("--n", type=int, default=1000)
@@ -171,11 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .data import DataError
     from .metrics import MetricsError
-    from .train import TrainingError
+    from .train import RunInterrupted, TrainingError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except RunInterrupted as e:
+        print(f"facegan: {e}", file=sys.stderr)
+        return 128 + e.signum  # the shell's convention for "ended by signal N"
     except (ConfigError, DataError, CheckpointError, TrainingError, MetricsError, FileNotFoundError,
             ValueError) as e:
         print(f"facegan: error: {e}", file=sys.stderr)

@@ -47,17 +47,64 @@ def find_images(folder: str | Path) -> list[Path]:
     return files
 
 
+# Transparent pixels hold no colour of their own, so they are laid over mid-grey: it
+# scales to 0 in the networks' [-1, 1] range, pulling G towards neither black nor white.
+TRANSPARENT_BACKGROUND = (128, 128, 128)
+# Greyscale with more than 8 bits: 16-bit PNGs open as I;16 (older Pillows: I).
+WIDE_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def _wide_grey_to_l(im: Image.Image) -> Image.Image:
+    # convert("RGB") clips these at 255, turning most of a 16-bit image white; keep the
+    # top 8 of the 16 bits instead (v * 257 maps back to exactly v).
+    values = np.clip(np.asarray(im, dtype=np.int64), 0, 65535) >> 8
+    return Image.fromarray(values.astype(np.uint8), "L")
+
+
+def _has_alpha(im: Image.Image) -> bool:
+    return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+
+
+def _flatten_alpha(im: Image.Image) -> Image.Image:
+    # Plain convert("RGB") would keep whatever colour hides under transparent pixels
+    # (often black, sometimes noise); compositing gives them the background instead.
+    rgba = im.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (*TRANSPARENT_BACKGROUND, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Any PIL mode as 8-bit RGB: 16-bit greyscale rescaled, transparency composited."""
+    if im.mode in WIDE_GREY_MODES:
+        im = _wide_grey_to_l(im)
+    if _has_alpha(im):
+        return _flatten_alpha(im)
+    return im.convert("RGB")  # L, 1, P, CMYK, YCbCr: PIL's own conversions are right for these
+
+
+def _centre_square(im: Image.Image, image_size: int) -> Image.Image:
+    if im.size == (image_size, image_size):
+        return im
+    # Centre-crop to a square first so faces are never squashed.
+    side = min(im.size)
+    left, top = (im.width - side) // 2, (im.height - side) // 2
+    im = im.crop((left, top, left + side, top + side))
+    return im.resize((image_size, image_size), Image.BICUBIC, reducing_gap=3.0)
+
+
 def load_rgb(path: Path, image_size: int) -> np.ndarray:
-    """Decode one image as (S, S, 3) uint8; greyscale, RGBA and palette images become RGB."""
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        if im.size != (image_size, image_size):
-            # Centre-crop to a square first so faces are never squashed.
-            side = min(im.size)
-            left, top = (im.width - side) // 2, (im.height - side) // 2
-            im = im.crop((left, top, left + side, top + side))
-            im = im.resize((image_size, image_size), Image.BICUBIC, reducing_gap=3.0)
-        return np.array(im, dtype=np.uint8)  # a writable copy: torch refuses read-only arrays
+    """Decode one image as (S, S, 3) uint8 via `to_rgb`, centre-cropped and resized.
+
+    A file that cannot be decoded raises OSError, ValueError or SyntaxError.
+    """
+    try:
+        with Image.open(path) as im:
+            square = _centre_square(to_rgb(im), image_size)
+    except Image.DecompressionBombError as e:
+        # A header claiming billions of pixels (one flipped byte is enough) is no usable face,
+        # and PIL's error for it is no OSError: callers skipping bad files would crash on it.
+        raise ValueError(f"{path}: {e}") from None
+    return np.array(square, dtype=np.uint8)  # a writable copy: torch refuses read-only arrays
 
 
 class FaceFolder(Dataset):
@@ -171,11 +218,12 @@ class FaceBatches:
     def __len__(self) -> int:
         return len(self.images) // self.batch_size  # drop the ragged last batch: BN needs stable stats
 
-    def epoch(self, epoch: int):
+    def epoch(self, epoch: int, start: int = 0):
+        """The epoch's batches from batch `start` on (a resumed run skips those already done)."""
         g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         order = torch.randperm(len(self.images), generator=g).to(self.images.device)
         flips = (torch.rand(len(self.images), generator=g) < 0.5).to(self.images.device)
-        for b in range(len(self)):
+        for b in range(start, len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             x = self.images[idx]  # (B, H, W, C) uint8: flipping bytes is 4x cheaper than floats
             if self.hflip:

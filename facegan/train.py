@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -34,6 +36,44 @@ from .schedules import build_schedule
 
 class TrainingError(RuntimeError):
     """Training cannot go on (e.g. the losses became NaN); the message says what to do."""
+
+
+class RunInterrupted(Exception):
+    """SIGINT or SIGTERM stopped the run after writing a checkpoint; `signum` says which."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.signum = signum
+
+
+class StopOnSignal:
+    """Turns SIGINT/SIGTERM into a flag the loop checks between steps, so it can checkpoint.
+
+    A second signal raises KeyboardInterrupt at once (checkpoint writes are atomic, so
+    that is still safe). Handlers are installed only from the main thread, where Python
+    delivers signals, and the previous ones are restored on exit.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        return False
 
 
 def resolve_device(name: str) -> torch.device:
@@ -113,9 +153,11 @@ class RunningStats:
         return out
 
 
-def _snapshot(cfg, D, G, d_opt, g_opt, schedule, fixed_z, z_gen, epoch, step, images_seen) -> dict:
+def _snapshot(cfg, D, G, d_opt, g_opt, schedule, fixed_z, z_gen, epoch, step, images_seen,
+              batch: int = 0) -> dict:
+    """`epoch` counts completed epochs; `batch` the batches already done of the next one."""
     return {
-        "config": cfg.to_dict(), "epoch": epoch, "step": step, "images_seen": images_seen,
+        "config": cfg.to_dict(), "epoch": epoch, "batch": batch, "step": step, "images_seen": images_seen,
         "G": unwrap(G).state_dict(), "D": unwrap(D).state_dict(), "G_ema": None,
         "opt_d": d_opt.state_dict(), "opt_g": g_opt.state_dict(),
         "fixed_z": fixed_z.cpu(), "z_generator": z_gen.get_state(), "rng": rng_state(),
@@ -178,7 +220,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=pri
     schedule = build_schedule(cfg)
     z_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     fixed_z = sample_z(cfg.n_fixed, cfg.z_size, torch.Generator().manual_seed(cfg.seed + 2))
-    start_epoch, step, images_seen, samples = 0, 0, 0, []
+    start_epoch, start_batch, step, images_seen, samples = 0, 0, 0, 0, []
 
     if resume:
         ckpt = load_checkpoint(ckpt_dir / "latest.pt")
@@ -198,10 +240,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=pri
                 "will not match an uninterrupted one bit for bit")
         set_rng_state(ckpt["rng"])
         start_epoch, step, images_seen = ckpt["epoch"], ckpt["step"], ckpt["images_seen"]
+        start_batch = ckpt.get("batch", 0)
         if (run_dir / "train_samples.pkl").exists():
             samples = load_train_samples(run_dir / "train_samples.pkl")[:start_epoch]
         _truncate_metrics(run_dir / "metrics.jsonl", step)
-        log(f"resuming {run_dir} after epoch {start_epoch} (step {step}, {images_seen} images)")
+        log(f"resuming {run_dir} after epoch {start_epoch}"
+            + (f" and {start_batch} batches" if start_batch else "") + f" (step {step}, {images_seen} images)")
     else:
         (run_dir / "metrics.jsonl").unlink(missing_ok=True)
         save_png(samples_dir / "reals.png", image_grid(np.asarray(images[:64])), upscale=2)
@@ -215,32 +259,40 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=pri
     running = RunningStats()
     started = time.time()
     bar = tqdm(total=total_steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
-    for epoch in range(start_epoch, cfg.epochs):
-        bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
-        for real in batches.epoch(epoch):
-            train_d, train_g = schedule.plan(step, step / total_steps, d_acc_running)
-            z = sample_z(len(real), cfg.z_size, z_gen, device)
-            stats = train_step(real, D_step, G_step, d_opt, g_opt, z, cfg.loss, real_target,
-                               train_d, train_g, use_amp)
-            if needs_acc:  # the gate needs D's accuracy now; other schedules avoid this sync
-                d_acc_running = 0.9 * d_acc_running + 0.1 * stats["d_acc"].item()
-            running.add(stats)
-            step += 1
-            images_seen += len(real)
-            bar.update()
-            if step % cfg.log_every == 0:
+    with StopOnSignal() as stop:
+        for epoch in range(start_epoch, cfg.epochs):
+            bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
+            first = start_batch if epoch == start_epoch else 0
+            for batch, real in enumerate(batches.epoch(epoch, start=first), start=first):
+                train_d, train_g = schedule.plan(step, step / total_steps, d_acc_running)
+                z = sample_z(len(real), cfg.z_size, z_gen, device)
+                stats = train_step(real, D_step, G_step, d_opt, g_opt, z, cfg.loss, real_target,
+                                   train_d, train_g, use_amp)
+                if needs_acc:  # the gate needs D's accuracy now; other schedules avoid this sync
+                    d_acc_running = 0.9 * d_acc_running + 0.1 * stats["d_acc"].item()
+                running.add(stats)
+                step += 1
+                images_seen += len(real)
+                bar.update()
+                if step % cfg.log_every == 0:
+                    _log(running, run_dir, epoch, step, images_seen, started, bar)
+                if stop.signum is not None:
+                    bar.close()
+                    _save_interrupted(stop.signum, running, run_dir, epoch, batch + 1, step, images_seen,
+                                      started, bar, ckpt_dir / "latest.pt",
+                                      _snapshot(cfg, D, G, d_opt, g_opt, schedule, fixed_z, z_gen, epoch,
+                                                step, images_seen, batch=batch + 1))
+            if running.counts:  # flush a partial interval so every epoch is in the log
                 _log(running, run_dir, epoch, step, images_seen, started, bar)
-        if running.counts:  # flush a partial interval so every epoch is in the log
-            _log(running, run_dir, epoch, step, images_seen, started, bar)
-        samples.append(generate(G, fixed_z))
-        _end_of_epoch(run_dir, samples, epoch)
-        save_checkpoint(ckpt_dir / "latest.pt", _snapshot(cfg, D, G, d_opt, g_opt, schedule, fixed_z,
-                                                          z_gen, epoch + 1, step, images_seen))
-        _keep_epoch_snapshot(ckpt_dir, epoch + 1, cfg.keep_checkpoints)
-        if cfg.eval_every and (epoch + 1) % cfg.eval_every == 0:
-            _evaluate(cfg, G, images, run_dir, epoch, step, images_seen, progress, log)
-        if should_stop is not None and should_stop(epoch + 1):
-            break
+            samples.append(generate(G, fixed_z))
+            _end_of_epoch(run_dir, samples, epoch)
+            save_checkpoint(ckpt_dir / "latest.pt", _snapshot(cfg, D, G, d_opt, g_opt, schedule, fixed_z,
+                                                              z_gen, epoch + 1, step, images_seen))
+            _keep_epoch_snapshot(ckpt_dir, epoch + 1, cfg.keep_checkpoints)
+            if cfg.eval_every and (epoch + 1) % cfg.eval_every == 0:
+                _evaluate(cfg, G, images, run_dir, epoch, step, images_seen, progress, log)
+            if should_stop is not None and should_stop(epoch + 1):
+                break
     bar.close()
     return {"run_dir": str(run_dir), "epochs": len(samples), "steps": step,
             "images_seen": images_seen, "seconds": round(time.time() - started, 1),
@@ -254,6 +306,17 @@ def _log(running: RunningStats, run_dir: Path, epoch: int, step: int, images_see
     _append_metrics(run_dir / "metrics.jsonl", row)
     bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row.get('g_loss', float('nan')):.3f}",
                     acc=f"{row['d_acc']:.2f}")
+
+
+def _save_interrupted(signum: int, running: RunningStats, run_dir: Path, epoch: int, batch: int,
+                      step: int, images_seen: int, started: float, bar, path: Path, snapshot: dict):
+    """Checkpoint mid-epoch and stop; resuming continues from the very next batch."""
+    if running.counts:
+        _log(running, run_dir, epoch, step, images_seen, started, bar)
+    save_checkpoint(path, snapshot)
+    name = signal.Signals(signum).name
+    raise RunInterrupted(signum, f"{name}: stopped at epoch {epoch + 1}, batch {batch} (step {step}); "
+                                 f"checkpoint saved to {path}; continue with --resume")
 
 
 def _evaluate(cfg, G, images, run_dir: Path, epoch: int, step: int, images_seen: int,

@@ -186,3 +186,78 @@ def test_amp_is_ignored_on_cpu(tiny_cfg, tmp_path):
     for cfg in runs:
         train(cfg, progress=False)
     assert_same_state(final_state(runs[0])[0], final_state(runs[1])[0])
+
+
+def test_sigterm_mid_epoch_checkpoints_and_resume_is_exact(tiny_cfg, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import facegan.train as train_module
+    from facegan.train import RunInterrupted
+
+    straight = tiny_cfg(out=str(tmp_path / "straight"), epochs=2)
+    train(straight, progress=False)
+
+    calls = {"n": 0}
+    real_step = train_module.train_step
+
+    def step_then_signal(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # mid-epoch: 4 batches an epoch
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_step(*args, **kwargs)
+
+    cut = tiny_cfg(out=str(tmp_path / "cut"), epochs=2)
+    monkeypatch.setattr(train_module, "train_step", step_then_signal)
+    with pytest.raises(RunInterrupted, match="SIGTERM.*batch 3.*--resume"):
+        train(cut, progress=False)
+    monkeypatch.setattr(train_module, "train_step", real_step)
+    ckpt = load_checkpoint(cut.run_dir / "checkpoints/latest.pt")
+    assert (ckpt["epoch"], ckpt["batch"], ckpt["step"]) == (0, 3, 3)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
+    train(cut, resume=True, progress=False)
+    assert_same_state(final_state(straight)[0], final_state(cut)[0])
+
+
+def test_ctrl_c_on_the_command_line_saves_and_exits_cleanly(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "facegan", "train", "--preset", "tiny", "--epochs", "500", "--synthetic-n", "256",
+         "--out", str(run), "--cache-dir", str(tmp_path / "cache"), "--quiet"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "metrics.jsonl").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGINT
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "checkpoint saved" in lines[0] and "Traceback" not in err
+    ckpt = load_checkpoint(run / "checkpoints/latest.pt")
+    assert ckpt["step"] > 0
+
+
+def test_a_crash_while_writing_keeps_the_previous_checkpoint(tiny_cfg, monkeypatch):
+    import facegan.checkpoint as checkpoint_module
+
+    cfg = tiny_cfg()
+    train(cfg, progress=False)
+    latest = cfg.run_dir / "checkpoints/latest.pt"
+    good = latest.read_bytes()
+
+    def half_write_then_die(obj, f):
+        f.write(good[: len(good) // 2])
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(checkpoint_module.torch, "save", half_write_then_die)
+    with pytest.raises(CheckpointError, match="No space left.*previous checkpoint there is intact"):
+        train(tiny_cfg(epochs=2), resume=True, progress=False)
+    assert latest.read_bytes() == good
+    assert load_checkpoint(latest)["epoch"] == 1
+    assert [p.name for p in latest.parent.iterdir() if p.name.endswith(".tmp")] == []

@@ -1,0 +1,60 @@
+"""Sharing a generator: weights as safetensors (plain tensors, nothing that can run code) + config.
+
+    g.safetensors   the generator's state_dict (EMA weights when the run has them); the
+                    TrainConfig rides along in the file's metadata under "facegan_config"
+    g.json          the same config, readable, beside it
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .checkpoint import CheckpointError, load_checkpoint
+from .config import TrainConfig
+from .io import atomic_write_bytes, atomic_write_text
+from .models import Generator
+
+FORMAT = "facegan-generator-v1"
+
+
+def generator_from_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
+    """G from a training checkpoint (its EMA weights when present), in eval mode, and its config."""
+    ckpt = load_checkpoint(path)
+    cfg = TrainConfig.from_dict(ckpt["config"])
+    G = Generator(cfg.z_size, cfg.conv_dim, cfg.image_size)
+    G.load_state_dict(ckpt["G_ema"] or ckpt["G"])
+    return G.to(device).eval(), cfg
+
+
+def export_generator(checkpoint: str | Path, out: str | Path) -> Path:
+    from safetensors.torch import save
+
+    G, cfg = generator_from_checkpoint(checkpoint)
+    config = json.dumps(cfg.to_dict())
+    tensors = {k: v.contiguous() for k, v in G.state_dict().items()}
+    out = Path(out)
+    atomic_write_bytes(out, save(tensors, metadata={"format": FORMAT, "facegan_config": config}))
+    atomic_write_text(out.with_suffix(".json"), json.dumps(cfg.to_dict(), indent=2) + "\n")
+    return out
+
+
+def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Generator:
+    """A Generator, in eval mode, from an exported .safetensors file."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({e}); export it again "
+                              f"with `python -m facegan export`") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a facegan generator export (format {FORMAT} expected)")
+    cfg = json.loads(meta["facegan_config"])
+    G = Generator(cfg["z_size"], cfg["conv_dim"], cfg["image_size"])
+    G.load_state_dict(tensors)
+    return G.to(device).eval()
