@@ -87,16 +87,13 @@ def _one_line(text) -> str:
 
 
 @contextlib.contextmanager
-def _disk_errors(where):
+def _disk_errors(where, full_fix="free some space or choose another location, then run again"):
     """Turn write failures the user can fix into DataError; others stay bugs."""
     try:
         yield
     except OSError as exc:
         if exc.errno in _DISK_FULL:
-            raise DataError(
-                f"disk full while writing {where}; free some space or choose "
-                "another location, then run again"
-            ) from None
+            raise DataError(f"disk full while writing {where}; {full_fix}") from None
         if exc.errno in _NOT_WRITABLE:
             raise DataError(
                 f"cannot write {where} ({exc.strerror}); choose a writable location"
@@ -488,16 +485,21 @@ def download(url, dest, sha256=None, chunk_size=1 << 20, timeout=30, progress=Tr
     Bytes go to `dest.part`, resumed with an HTTP Range request when it
     exists (a server that ignores Range makes it start over from zero).  A cut
     transfer is resumed up to `retries` times, then reported with the .part
-    kept for the next call.  The finished file is checked (sha256 if given,
-    else zip validity for a .zip) and only then renamed to dest.  An existing
-    dest that passes the same check is returned without any request.
+    kept for the next call; a full disk is reported at once, also keeping it.
+    The finished file is checked (sha256 if given, else zip validity for a
+    .zip) and only then renamed to dest.  An existing dest that passes the
+    same check is returned without any request.
     """
     dest = Path(dest)
     expected = _normalise_sha256(sha256)
     if dest.is_file() and _is_intact(dest, expected):
         return dest
     part = dest.with_name(dest.name + ".part")
-    with _disk_errors(dest):
+    # The .part survives a full disk: what it holds is a clean prefix of the file
+    # (bytes land in order), so once space is freed the next call resumes from it.
+    disk_full_fix = (f"free some space and run again to resume from {part}, or delete it "
+                     "and pass another data_dir (CLI: --data-dir)")
+    with _disk_errors(dest, disk_full_fix):
         dest.parent.mkdir(parents=True, exist_ok=True)
         _fetch_with_retries(url, part, chunk_size, timeout, progress, retries)
         _verify_part(part, dest, expected, url)

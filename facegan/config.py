@@ -55,6 +55,7 @@ class TrainConfig:
     # Speed (see facegan/accel.py); none of these changes the fp32 math
     fast: bool = opt(True, "channels_last, foreach/fused Adam, cudnn.benchmark, dataset resident on the GPU")
     amp: bool = opt(True, "bf16 autocast on CUDA (CPU always trains in fp32)")
+    sync_bn: bool = opt(False, "under torchrun on GPUs: BatchNorm statistics over all ranks' batches")
     compile: str = opt("off", "torch.compile the networks: off | default | reduce-overhead (CUDA graphs) | max-autotune")
     # Run bookkeeping
     seed: int = opt(0, "seeds weights, data order, z and the synthetic faces")
@@ -97,6 +98,25 @@ def _check(ok: bool, message: str) -> None:
 
 
 def validate(cfg: TrainConfig) -> None:
+    import numbers
+    import re
+    import sys
+
+    # Configs also come from JSON and notebooks, where a "16" or a None would otherwise
+    # surface later as a TypeError; bool is an int subclass, but True is no batch size.
+    kinds = {"int": (numbers.Integral, "an integer"), "float": (numbers.Real, "a number"),
+             "str": (str, "a string"), "bool": (bool, "true or false")}
+    for f in fields(cfg):
+        if f.type not in kinds:
+            continue
+        value, (kind, wanted) = getattr(cfg, f.name), kinds[f.type]
+        is_bool = isinstance(value, bool)
+        ok = is_bool if f.type == "bool" else isinstance(value, kind) and not is_bool
+        _check(ok, f"{f.name}: expected {wanted}, got {type(value).__name__}")
+        # inf passes "> 0", nan fails the range checks below only by luck, and an int
+        # past the float range overflows once torch gets it.
+        _check(f.type != "float" or abs(value) <= sys.float_info.max,
+               f"{f.name}={value}: must be a finite number")
     _check(cfg.data in DATASETS, f"data={cfg.data!r}: choose one of {', '.join(DATASETS)}")
     _check(cfg.image_size in IMAGE_SIZES,
            f"image_size={cfg.image_size}: choose one of {', '.join(map(str, IMAGE_SIZES))}")
@@ -118,7 +138,12 @@ def validate(cfg: TrainConfig) -> None:
     _check(cfg.eval_n >= 2, f"eval_n={cfg.eval_n}: an evaluation needs at least 2 images")
     _check(cfg.keep_checkpoints >= 0, f"keep_checkpoints={cfg.keep_checkpoints}: must be >= 0")
     _check(cfg.num_workers >= 0, f"num_workers={cfg.num_workers}: must be >= 0")
-    _check(cfg.device == "auto" or cfg.device.split(":")[0] in ("cpu", "cuda", "mps"),
+    # The synthetic faces refuse negative seeds, and torch's generators overflow past 64 bits
+    # once the data order mixes the seed with the epoch; 32 bits is the usual seed range.
+    _check(0 <= cfg.seed < 2**32, f"seed={cfg.seed}: must lie in [0, 2**32)")
+    # torch.device raises RuntimeError (which the CLI would not report as one line) for
+    # anything else, such as "cuda:" or "cuda:x".
+    _check(cfg.device == "auto" or re.fullmatch(r"(cpu|cuda|mps)(:(0|[1-9][0-9]*))?", cfg.device),
            f"device={cfg.device!r}: use auto, cpu, cuda or cuda:N")
 
 

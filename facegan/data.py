@@ -201,27 +201,31 @@ class FaceBatches:
     """
 
     def __init__(self, images: np.ndarray, batch_size: int, seed: int = 0, hflip: bool = True,
-                 device: torch.device | str = "cpu", channels_last: bool = False):
+                 device: torch.device | str = "cpu", channels_last: bool = False,
+                 rank: int = 0, world_size: int = 1):
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise DataError(f"expected a (N, S, S, 3) uint8 array, got {images.shape} {images.dtype}")
-        if len(images) < batch_size:
+        if len(images) < batch_size * world_size:
             raise DataError(f"the dataset has {len(images)} images, fewer than batch_size="
-                            f"{batch_size}; lower --batch-size or add images")
+                            f"{batch_size} x {world_size} process(es); lower --batch-size or add images")
         self.device = torch.device(device)
         # A read-only memmap is copied into RAM once; an in-memory array is used as is.
         self.images = torch.from_numpy(np.require(images, requirements=["C", "W"]))
         if self.device.type == "cuda":
             self.images = self.images.to(self.device)
         self.batch_size, self.seed, self.hflip = batch_size, seed, hflip
+        self.rank, self.world_size = rank, world_size
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def __len__(self) -> int:
-        return len(self.images) // self.batch_size  # drop the ragged last batch: BN needs stable stats
+        # Whole batches of this rank's shard: a ragged last batch would skew BatchNorm's statistics.
+        return len(self.images) // self.world_size // self.batch_size
 
     def epoch(self, epoch: int, start: int = 0):
         """The epoch's batches from batch `start` on (a resumed run skips those already done)."""
         g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-        order = torch.randperm(len(self.images), generator=g).to(self.images.device)
+        # Every rank draws the same permutation and takes its own interleaved shard of it.
+        order = torch.randperm(len(self.images), generator=g)[self.rank::self.world_size].to(self.images.device)
         flips = (torch.rand(len(self.images), generator=g) < 0.5).to(self.images.device)
         for b in range(start, len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]

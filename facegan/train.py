@@ -28,6 +28,7 @@ from .checkpoint import (CheckpointError, load_checkpoint, rng_state, save_check
                          set_rng_state, unwrap)
 from .config import TrainConfig
 from .data import FaceBatches, training_images
+from .distributed import Dist
 from .models import build_models
 from .plots import plot_losses, read_metrics, save_figure
 from .sample import generate, image_grid, load_train_samples, sample_z, save_png, save_train_samples
@@ -103,7 +104,7 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, loss: st
     gate needs them. amp=True runs the forward passes in bf16 autocast (CUDA).
     """
     autocast = torch.autocast(real.device.type, dtype=torch.bfloat16, enabled=amp)
-    with autocast:
+    with autocast, torch.set_grad_enabled(train_g):  # G's graph is only needed for its own step
         fake = G(z)
     with torch.set_grad_enabled(train_d), autocast:
         real_logits = D(real)
@@ -116,17 +117,19 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, loss: st
 
     if train_g:
         # Reuse the fake batch: the G forward is already done and its graph is intact.
-        # G needs gradients through D, not for D's weights: freezing D skips that work.
-        D.requires_grad_(False)
+        # G needs gradients through D, not for D's weights: freezing D skips that work,
+        # and the plain module (not a DDP wrapper) runs it, as there is nothing to sync.
+        D_plain = getattr(D, "module", D)
+        D_plain.requires_grad_(False)
         try:
             with autocast:
-                g_logits = D(fake)
+                g_logits = D_plain(fake)
             g_loss = losses.g_loss(g_logits.float(), loss)
             g_opt.zero_grad(set_to_none=True)
             g_loss.backward()
             g_opt.step()
         finally:
-            D.requires_grad_(True)
+            D_plain.requires_grad_(True)
     stats = {"d_loss": d_loss.detach(),
              "d_acc": losses.d_accuracy(real_logits.detach(), fake_logits.detach(), loss)}
     if train_g:
@@ -167,7 +170,7 @@ def _snapshot(cfg, D, G, d_opt, g_opt, schedule, fixed_z, z_gen, epoch, step, im
 
 # Fields that may differ between a checkpoint and the run resuming it.
 RESUMABLE_CHANGES = {"epochs", "device", "out", "name", "log_every", "keep_checkpoints", "num_workers",
-                     "eval_every", "eval_n", "fast", "amp", "compile"}
+                     "eval_every", "eval_n", "fast", "amp", "compile", "sync_bn"}
 
 
 def check_resumable(saved: dict, cfg: TrainConfig) -> None:
@@ -200,57 +203,61 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=pri
     With resume=True the run continues from `<run_dir>/checkpoints/latest.pt`, exactly
     where it stopped: same weights, optimizer moments, data order and RNG streams.
     `should_stop(epochs_done)` is asked after each epoch's checkpoint; True ends the run
-    early (as an interruption would), to be continued with resume=True.
+    early (as an interruption would), to be continued with resume=True. Under torchrun
+    the same call trains data-parallel (see distributed.py); only rank 0 writes.
     """
+    dist = Dist.from_env()
+    try:
+        return _train(cfg, dist, resume, progress and dist.is_main, log if dist.is_main else _quiet,
+                      should_stop)
+    finally:
+        dist.close()
+
+
+def _quiet(*args, **kwargs) -> None:
+    pass
+
+
+def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, should_stop) -> dict:
     from tqdm import tqdm  # plain text bars: also fine in notebooks without ipywidgets
 
-    device = resolve_device(cfg.device)
+    device = dist.device(resolve_device(cfg.device))
+    if cfg.sync_bn and device.type != "cuda":
+        raise TrainingError("sync_bn needs CUDA (SyncBatchNorm has no CPU kernels); drop --sync-bn on CPU")
     accel.setup_backends(device, cfg.fast)
     run_dir = cfg.run_dir
     ckpt_dir, samples_dir = run_dir / "checkpoints", run_dir / "samples"
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
 
     images = training_images(cfg, progress=progress, log=log)
-    batches = FaceBatches(images, cfg.batch_size, cfg.seed, cfg.hflip, device, channels_last=cfg.fast)
+    batches = FaceBatches(images, cfg.batch_size, cfg.seed, cfg.hflip, device, channels_last=cfg.fast,
+                          rank=dist.rank, world_size=dist.world_size)
     D, G = build_models(cfg)
     D, G = accel.prepare_model(D, device, cfg.fast), accel.prepare_model(G, device, cfg.fast)
     d_opt, g_opt = make_optimizers(cfg, D, G)
-    D_step, G_step = accel.maybe_compile(D, cfg.compile), accel.maybe_compile(G, cfg.compile)
     use_amp = accel.amp_enabled(device, cfg.amp)
     schedule = build_schedule(cfg)
-    z_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    z_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1 + 1000 * dist.rank)
     fixed_z = sample_z(cfg.n_fixed, cfg.z_size, torch.Generator().manual_seed(cfg.seed + 2))
     start_epoch, start_batch, step, images_seen, samples = 0, 0, 0, 0, []
+    epochs_done = start_epoch
+    if dist.enabled:
+        log(f"DDP over {dist.world_size} processes ({dist.backend}): {cfg.batch_size} images a rank, "
+            f"{cfg.batch_size * dist.world_size} a step; learning rates as given")
 
     if resume:
-        ckpt = load_checkpoint(ckpt_dir / "latest.pt")
-        check_resumable(ckpt["config"], cfg)
-        G.load_state_dict(ckpt["G"])
-        D.load_state_dict(ckpt["D"])
-        d_opt.load_state_dict(ckpt["opt_d"])
-        g_opt.load_state_dict(ckpt["opt_g"])
-        if hasattr(schedule, "load_state_dict"):
-            schedule.load_state_dict(ckpt["schedule"])
-        fixed_z = ckpt["fixed_z"]
-        try:
-            z_gen.set_state(ckpt["z_generator"])
-        except RuntimeError:  # saved on another device type: its latent stream cannot carry over
-            z_gen.manual_seed(cfg.seed + 1 + ckpt["step"])
-            log("note: resuming on a different device; the latent stream is reseeded, so this run "
-                "will not match an uninterrupted one bit for bit")
-        set_rng_state(ckpt["rng"])
-        start_epoch, step, images_seen = ckpt["epoch"], ckpt["step"], ckpt["images_seen"]
-        start_batch = ckpt.get("batch", 0)
-        if (run_dir / "train_samples.pkl").exists():
-            samples = load_train_samples(run_dir / "train_samples.pkl")[:start_epoch]
-        _truncate_metrics(run_dir / "metrics.jsonl", step)
-        log(f"resuming {run_dir} after epoch {start_epoch}"
-            + (f" and {start_batch} batches" if start_batch else "") + f" (step {step}, {images_seen} images)")
-    else:
+        start_epoch, start_batch, step, images_seen, samples, fixed_z = _restore(
+            cfg, run_dir, D, G, d_opt, g_opt, schedule, z_gen, dist, log)
+    elif dist.is_main:
         (run_dir / "metrics.jsonl").unlink(missing_ok=True)
         save_png(samples_dir / "reals.png", image_grid(np.asarray(images[:64])), upscale=2)
+    epochs_done = start_epoch
     fixed_z = fixed_z.to(device)
-    cfg.save(run_dir / "config.json")
+    if dist.is_main:
+        cfg.save(run_dir / "config.json")
+    # Wrap after restoring, so DDP broadcasts the restored weights from rank 0.
+    D_step = accel.maybe_compile(dist.wrap(D, cfg.sync_bn), cfg.compile)
+    G_step = accel.maybe_compile(dist.wrap(G, cfg.sync_bn), cfg.compile)
 
     total_steps = cfg.epochs * len(batches)
     real_target = cfg.label_smoothing
@@ -272,48 +279,103 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=pri
                     d_acc_running = 0.9 * d_acc_running + 0.1 * stats["d_acc"].item()
                 running.add(stats)
                 step += 1
-                images_seen += len(real)
+                images_seen += len(real) * dist.world_size  # counted over all ranks
                 bar.update()
                 if step % cfg.log_every == 0:
-                    _log(running, run_dir, epoch, step, images_seen, started, bar)
-                if stop.signum is not None:
+                    _log(running, dist, run_dir, epoch, step, images_seen, started, bar)
+                # Under DDP every rank must stop at the same step, so they agree at log steps.
+                if (not dist.enabled or step % cfg.log_every == 0) and dist.any(stop.signum is not None):
                     bar.close()
-                    _save_interrupted(stop.signum, running, run_dir, epoch, batch + 1, step, images_seen,
-                                      started, bar, ckpt_dir / "latest.pt",
+                    _save_interrupted(stop.signum or signal.SIGTERM, running, dist, run_dir, epoch, batch + 1,
+                                      step, images_seen, started, bar, ckpt_dir / "latest.pt",
                                       _snapshot(cfg, D, G, d_opt, g_opt, schedule, fixed_z, z_gen, epoch,
                                                 step, images_seen, batch=batch + 1))
             if running.counts:  # flush a partial interval so every epoch is in the log
-                _log(running, run_dir, epoch, step, images_seen, started, bar)
-            samples.append(generate(G, fixed_z))
-            _end_of_epoch(run_dir, samples, epoch)
-            save_checkpoint(ckpt_dir / "latest.pt", _snapshot(cfg, D, G, d_opt, g_opt, schedule, fixed_z,
-                                                              z_gen, epoch + 1, step, images_seen))
-            _keep_epoch_snapshot(ckpt_dir, epoch + 1, cfg.keep_checkpoints)
-            if cfg.eval_every and (epoch + 1) % cfg.eval_every == 0:
-                _evaluate(cfg, G, images, run_dir, epoch, step, images_seen, progress, log)
-            if should_stop is not None and should_stop(epoch + 1):
+                _log(running, dist, run_dir, epoch, step, images_seen, started, bar)
+            if dist.is_main:
+                samples.append(generate(G, fixed_z))
+                _end_of_epoch(run_dir, samples, epoch)
+                save_checkpoint(ckpt_dir / "latest.pt", _snapshot(cfg, D, G, d_opt, g_opt, schedule, fixed_z,
+                                                                  z_gen, epoch + 1, step, images_seen))
+                _keep_epoch_snapshot(ckpt_dir, epoch + 1, cfg.keep_checkpoints)
+                if cfg.eval_every and (epoch + 1) % cfg.eval_every == 0:
+                    _evaluate(cfg, G, images, run_dir, epoch, step, images_seen, progress, log)
+            dist.barrier()
+            epochs_done = epoch + 1
+            if should_stop is not None and should_stop(epochs_done):
                 break
     bar.close()
-    return {"run_dir": str(run_dir), "epochs": len(samples), "steps": step,
+    return {"run_dir": str(run_dir), "epochs": epochs_done, "steps": step,
+            "weights_sha1": weights_fingerprint(D, G),
             "images_seen": images_seen, "seconds": round(time.time() - started, 1),
             "grid": str(samples_dir / f"epoch_{len(samples):03d}.png"),
             "losses": str(run_dir / "losses.png")}
 
 
-def _log(running: RunningStats, run_dir: Path, epoch: int, step: int, images_seen: int,
+def weights_fingerprint(*models: torch.nn.Module) -> str:
+    """A hash of the parameters: equal across DDP ranks, and across identical runs.
+
+    BatchNorm's running statistics are left out: each rank updates them from its own
+    batches (rank 0's are saved), unless sync_bn shares the batch statistics.
+    """
+    import hashlib
+
+    h = hashlib.sha1()
+    for model in models:
+        for name, t in unwrap(model).named_parameters():
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _restore(cfg, run_dir: Path, D, G, d_opt, g_opt, schedule, z_gen, dist, log):
+    """Load latest.pt into the (unwrapped) networks and optimizers; returns where to continue."""
+    ckpt = load_checkpoint(run_dir / "checkpoints/latest.pt")
+    check_resumable(ckpt["config"], cfg)
+    G.load_state_dict(ckpt["G"])
+    D.load_state_dict(ckpt["D"])
+    d_opt.load_state_dict(ckpt["opt_d"])
+    g_opt.load_state_dict(ckpt["opt_g"])
+    if hasattr(schedule, "load_state_dict"):
+        schedule.load_state_dict(ckpt["schedule"])
+    set_rng_state(ckpt["rng"])
+    try:
+        if dist.rank > 0:
+            raise RuntimeError("only rank 0's latent stream is saved")
+        z_gen.set_state(ckpt["z_generator"])
+    except RuntimeError:  # another device type, or another rank: the stream cannot carry over
+        z_gen.manual_seed(cfg.seed + 1 + 1000 * dist.rank + ckpt["step"])
+        if not dist.enabled:
+            log("note: resuming on a different device; the latent stream is reseeded, so this run "
+                "will not match an uninterrupted one bit for bit")
+    samples = []
+    if (run_dir / "train_samples.pkl").exists():
+        samples = load_train_samples(run_dir / "train_samples.pkl")[:ckpt["epoch"]]
+    if dist.is_main:
+        _truncate_metrics(run_dir / "metrics.jsonl", ckpt["step"])
+    batch = ckpt.get("batch", 0)
+    log(f"resuming {run_dir} after epoch {ckpt['epoch']}" + (f" and {batch} batches" if batch else "")
+        + f" (step {ckpt['step']}, {ckpt['images_seen']} images)")
+    return ckpt["epoch"], batch, ckpt["step"], ckpt["images_seen"], samples, ckpt["fixed_z"]
+
+
+def _log(running: RunningStats, dist, run_dir: Path, epoch: int, step: int, images_seen: int,
          started: float, bar) -> None:
-    row = _log_row(running.read(), epoch, step, images_seen, started)
-    _append_metrics(run_dir / "metrics.jsonl", row)
+    row = _log_row(dist.mean(running.read()), epoch, step, images_seen, started)
+    if dist.is_main:
+        _append_metrics(run_dir / "metrics.jsonl", row)
     bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row.get('g_loss', float('nan')):.3f}",
                     acc=f"{row['d_acc']:.2f}")
 
 
-def _save_interrupted(signum: int, running: RunningStats, run_dir: Path, epoch: int, batch: int,
+def _save_interrupted(signum: int, running: RunningStats, dist, run_dir: Path, epoch: int, batch: int,
                       step: int, images_seen: int, started: float, bar, path: Path, snapshot: dict):
     """Checkpoint mid-epoch and stop; resuming continues from the very next batch."""
     if running.counts:
-        _log(running, run_dir, epoch, step, images_seen, started, bar)
-    save_checkpoint(path, snapshot)
+        _log(running, dist, run_dir, epoch, step, images_seen, started, bar)
+    if dist.is_main:
+        save_checkpoint(path, snapshot)
+    dist.barrier()
     name = signal.Signals(signum).name
     raise RunInterrupted(signum, f"{name}: stopped at epoch {epoch + 1}, batch {batch} (step {step}); "
                                  f"checkpoint saved to {path}; continue with --resume")

@@ -1,10 +1,14 @@
+import io
+import struct
+import zlib
+
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFile
 
-from facegan.data import (DataError, FaceBatches, FaceFolder, cached_image_array, find_images,
-                          get_dataloader, scale)
+from facegan.data import (TRANSPARENT_BACKGROUND, DataError, FaceBatches, FaceFolder,
+                          cached_image_array, find_images, get_dataloader, load_rgb, scale, to_rgb)
 
 
 def write_images(folder, n, size=(40, 40), start=0):
@@ -118,3 +122,126 @@ def test_celeba_download_failure_is_one_facegan_error(tmp_path, monkeypatch):
     monkeypatch.setattr(helper, "download_extract", unreachable)
     with pytest.raises(DataError, match="zip_path"):
         training_images(TrainConfig(data="celeba", data_dir=str(tmp_path)))
+
+
+# ---------------------------------------------------------------- odd image modes
+
+GREY = TRANSPARENT_BACKGROUND
+
+
+def decode_file(tmp_path, image, name="x.png", **save_args):
+    """What load_rgb makes of a square `image` once saved as `name`, at its own size."""
+    path = tmp_path / name
+    image.save(path, **save_args)
+    return load_rgb(path, image.width)
+
+
+def palette_image():
+    """2x2 palette image: left column index 0 (red), right column index 1 (green)."""
+    image = Image.new("P", (2, 2))
+    image.putpalette([255, 0, 0, 0, 255, 0] + [0] * 762)
+    image.putpixel((1, 0), 1)
+    image.putpixel((1, 1), 1)
+    return image
+
+
+@pytest.mark.parametrize("image, expected", [
+    (Image.new("L", (4, 4), 200), (200, 200, 200)),
+    (Image.new("1", (4, 4), 1), (255, 255, 255)),
+    (Image.new("LA", (4, 4), (200, 255)), (200, 200, 200)),
+    (Image.new("LA", (4, 4), (200, 0)), GREY),
+    (Image.new("RGBA", (4, 4), (255, 0, 0, 255)), (255, 0, 0)),
+    (Image.new("RGBA", (4, 4), (255, 0, 0, 0)), GREY),  # convert("RGB") would give pure red
+], ids=["L", "1", "LA-opaque", "LA-clear", "RGBA-opaque", "RGBA-clear"])
+def test_uniform_modes_decode_to_their_rgb(tmp_path, image, expected):
+    pixels = decode_file(tmp_path, image)
+    assert pixels.shape == (4, 4, 3) and pixels.dtype == np.uint8
+    assert (pixels == expected).all()
+
+
+def test_half_transparent_rgba_is_blended_with_the_background(tmp_path):
+    pixels = decode_file(tmp_path, Image.new("RGBA", (4, 4), (255, 0, 0, 128))).astype(int)
+    alpha = 128 / 255
+    expected = [255 * alpha + GREY[0] * (1 - alpha), GREY[1] * (1 - alpha), GREY[2] * (1 - alpha)]
+    assert np.abs(pixels - expected).max() <= 1
+
+
+@pytest.mark.parametrize("save_args, left", [
+    ({}, (255, 0, 0)),
+    ({"transparency": 0}, GREY),  # index 0 marked transparent in the PNG's tRNS chunk
+], ids=["P", "P-transparency"])
+def test_palette_images_use_palette_colours_and_transparency(tmp_path, save_args, left):
+    pixels = decode_file(tmp_path, palette_image(), **save_args)
+    assert (pixels[:, 0] == left).all()
+    assert (pixels[:, 1] == (0, 255, 0)).all()
+
+
+def test_cmyk_jpeg_decodes_to_its_rgb_colour(tmp_path):
+    cmyk_red = Image.new("CMYK", (16, 16), (0, 255, 255, 0))
+    pixels = decode_file(tmp_path, cmyk_red, "x.jpg", quality=95).astype(int)
+    assert np.abs(pixels - (255, 0, 0)).max() <= 8  # JPEG is lossy, but red stays red
+
+
+def grey16_quadrants() -> np.ndarray:
+    return np.array([[0, 32768], [65535, 10 * 257]], np.uint16).repeat(2, 0).repeat(2, 1)
+
+
+GREY16_AS_8BIT = np.array([[0, 128], [255, 10]]).repeat(2, 0).repeat(2, 1)
+
+
+def test_16bit_greyscale_png_is_scaled_not_clipped(tmp_path):
+    image = Image.fromarray(grey16_quadrants())
+    pixels = decode_file(tmp_path, image)
+    assert Image.open(tmp_path / "x.png").mode == "I;16"  # really a 16-bit file
+    assert (pixels == GREY16_AS_8BIT[..., None]).all()  # 32768 -> 128, not 255
+
+
+@pytest.mark.parametrize("mode, dtype", [("I;16B", ">u2"), ("I;16L", "<u2"), ("I", "<i4")])
+def test_other_wide_greyscale_modes_are_scaled(mode, dtype):
+    # Not reachable through PNG on this Pillow (it opens 16-bit PNGs as I;16), but TIFFs
+    # and older Pillows give these; PIL's own convert("RGB") saturates them.
+    image = Image.frombytes(mode, (4, 4), grey16_quadrants().astype(dtype).tobytes())
+    assert (np.asarray(to_rgb(image)) == GREY16_AS_8BIT[..., None]).all()
+
+
+def png_16bit_rgb(pixel: tuple, side: int = 4) -> bytes:
+    """A 16-bit-per-channel RGB PNG, written by hand: PIL cannot save one."""
+    row = b"\0" + struct.pack(">3H", *pixel) * side  # filter byte 0, then the samples
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", side, side, 16, 2, 0, 0, 0)  # 16 bits, colour type 2 (RGB)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(row * side)) + chunk(b"IEND", b""))
+
+
+def test_16bit_rgb_png_keeps_its_colour(tmp_path):
+    path = tmp_path / "rgb16.png"
+    path.write_bytes(png_16bit_rgb((32768, 0, 65535)))
+    assert (load_rgb(path, 4) == (128, 0, 255)).all()
+
+
+def claiming_huge_size(jpeg: bytes) -> bytes:
+    """The JPEG with its frame header saying 60000x60000: two bad bytes make a 'bomb'."""
+    frame = jpeg.index(b"\xff\xc0") + 5  # marker, length (2), precision (1), then height, width
+    return jpeg[:frame] + (60000).to_bytes(2, "big") * 2 + jpeg[frame + 4:]
+
+
+@pytest.mark.parametrize("make_broken", [
+    lambda good_jpeg, good_png: ("cut.jpg", good_jpeg[:len(good_jpeg) // 2]),
+    lambda good_jpeg, good_png: ("cut.png", good_png[:len(good_png) // 2]),
+    lambda good_jpeg, good_png: ("text.png", b"just some notes, named like an image"),
+    lambda good_jpeg, good_png: ("huge.jpg", claiming_huge_size(good_jpeg)),
+], ids=["truncated-jpeg", "truncated-png", "text-as-png", "huge-size-header"])
+def test_cache_counts_broken_files_as_unreadable(tmp_path, make_broken):
+    assert not ImageFile.LOAD_TRUNCATED_IMAGES  # nobody switched truncated loading on globally
+    folder = write_images(tmp_path / "faces", 3, size=(64, 64))
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    jpeg, png = io.BytesIO(), io.BytesIO()
+    Image.fromarray(noise).save(jpeg, format="JPEG")
+    Image.fromarray(noise).save(png, format="PNG")
+    name, data = make_broken(jpeg.getvalue(), png.getvalue())
+    (folder / name).write_bytes(data)
+    said = []
+    arr = cached_image_array(folder, 32, tmp_path / "cache", progress=False, log=said.append)
+    assert arr.shape == (3, 32, 32, 3)
+    assert said == [f"skipped 1 unreadable image(s) of 4 in {folder.resolve()}"]

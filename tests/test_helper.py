@@ -251,6 +251,63 @@ def test_unreachable_url_gives_one_line_with_alternatives(tmp_path):
     assert url in message and "zip_path" in message
 
 
+class FillingDisk:
+    """Opens .part files on a disk with room for `room` more bytes; other files as usual.
+
+    Like a real full disk, the write that crosses the limit stores what fits, then fails.
+    """
+
+    def __init__(self, room: int):
+        self.room = room
+
+    def open(self, path, mode="r", *args, **kwargs):
+        handle = open(path, mode, *args, **kwargs)
+        return _SpaceLimitedFile(handle, self) if str(path).endswith(".part") else handle
+
+
+class _SpaceLimitedFile:
+    def __init__(self, handle, disk: FillingDisk):
+        self._handle, self._disk = handle, disk
+
+    def write(self, data):
+        fits = bytes(data[:self._disk.room])
+        self._handle.write(fits)
+        self._disk.room -= len(fits)
+        if len(fits) < len(data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return len(fits)
+
+    def __getattr__(self, name):  # flush, fileno, close: the real file's
+        return getattr(self._handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self._handle.close()
+
+
+def test_disk_full_mid_download_keeps_part_and_next_call_resumes(tmp_path, server, monkeypatch):
+    room = len(server.payload) // 3
+    monkeypatch.setattr(helper, "open", FillingDisk(room).open, raising=False)
+    dest = tmp_path / "celeba.zip"
+    part = tmp_path / "celeba.zip.part"
+    with pytest.raises(DataError) as caught:
+        helper.download(server.url, dest, chunk_size=4096, progress=False)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "disk full" in message and "free some space" in message and "data_dir" in message
+    assert str(part) in message  # says where the partial file is, to resume or delete it
+    assert not dest.exists()
+    assert part.read_bytes() == server.payload[:room]  # a clean prefix, safe to resume from
+    assert len(server.requests) == 1  # no retries into a full disk
+
+    monkeypatch.delattr(helper, "open")  # space freed
+    helper.download(server.url, dest, progress=False)
+    assert server.requests[1]["Range"] == f"bytes={room}-"
+    assert dest.read_bytes() == server.payload and not part.exists()
+
+
 def test_http_404_gives_one_line_naming_url(tmp_path, server):
     url = server.url.replace("celeba.zip", "missing.zip")
     with pytest.raises(DataError, match="HTTP 404") as caught:

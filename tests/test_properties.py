@@ -1,0 +1,322 @@
+"""Property-based tests: whatever the input, the answer is a usable result or one clear error.
+
+Hypothesis draws configs (wrong types, nan, inf, negatives, arbitrary strings) and images
+(any small size, mode and format, solid or noisy, or plain garbage bytes).
+"""
+import io
+import math
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from facegan import cli
+from facegan.config import COMPILE_MODES, DATASETS, IMAGE_SIZES, LOSSES, SCHEDULES, ConfigError, TrainConfig
+from facegan.data import TRANSPARENT_BACKGROUND, DataError, cached_image_array, load_rgb
+
+# Enough examples to find the bugs these caught, few enough to run in a couple of seconds.
+# (Hypothesis keeps failing examples in .hypothesis/, which ignores itself in git.)
+FAST = settings(max_examples=40, deadline=None)
+
+
+# ---------------------------------------------------------------- TrainConfig
+
+def is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def is_finite_number(v):
+    # abs() rather than math.isfinite, which overflows on ints past the float range
+    return (is_int(v) or isinstance(v, float)) and abs(v) <= sys.float_info.max
+
+
+def positive(v):
+    return is_int(v) and v > 0
+
+
+def at_least(low):
+    return lambda v: is_int(v) and v >= low
+
+
+def within(low, high, low_open=False, high_open=False):
+    def allowed(v):
+        if not is_finite_number(v):
+            return False
+        above = v > low if low_open else v >= low
+        below = v < high if high_open else v <= high
+        return above and below
+    return allowed
+
+
+def one_of(choices):
+    return lambda v: isinstance(v, str) and v in choices
+
+
+def device_name(v):
+    return isinstance(v, str) and (v == "auto" or re.fullmatch(r"(cpu|cuda|mps)(:(0|[1-9][0-9]*))?", v))
+
+
+# The documented constraints, restated independently of validate(): the spec it must meet.
+INT_RULES = {
+    "image_size": lambda v: is_int(v) and v in IMAGE_SIZES,
+    **dict.fromkeys(("batch_size", "epochs", "z_size", "conv_dim", "d_steps", "synthetic_n",
+                     "n_fixed", "log_every"), positive),
+    "eval_every": at_least(0), "eval_n": at_least(2), "keep_checkpoints": at_least(0),
+    "num_workers": at_least(0), "seed": lambda v: is_int(v) and 0 <= v < 2**32,
+}
+FLOAT_RULES = {
+    "lr_d": within(0, math.inf, low_open=True, high_open=True),
+    "lr_g": within(0, math.inf, low_open=True, high_open=True),
+    "beta1": within(0, 1, high_open=True), "beta2": within(0, 1, high_open=True),
+    "d_dropout": within(0, 1, high_open=True),
+    "label_smoothing": within(0.5, 1, low_open=True),
+    "d_acc_gate": within(0.5, 1),
+}
+CHOICE_RULES = {
+    "data": one_of(DATASETS), "loss": one_of(LOSSES), "schedule": one_of(SCHEDULES),
+    "compile": one_of(COMPILE_MODES), "device": device_name,
+}
+RULES = {**INT_RULES, **FLOAT_RULES, **CHOICE_RULES}
+
+# Values the rules accept, over their whole range (subnormal and huge floats included).
+good_lr = st.floats(min_value=0, exclude_min=True, allow_infinity=False)
+VALID_VALUES = {
+    "image_size": st.sampled_from(IMAGE_SIZES),
+    **{name: st.integers(min_value=1) for name, rule in INT_RULES.items() if rule is positive},
+    "eval_every": st.integers(min_value=0), "eval_n": st.integers(min_value=2),
+    "keep_checkpoints": st.integers(min_value=0), "num_workers": st.integers(min_value=0),
+    "seed": st.integers(0, 2**32 - 1),
+    "lr_d": good_lr, "lr_g": good_lr,
+    **dict.fromkeys(("beta1", "beta2", "d_dropout"), st.floats(0, 1, exclude_max=True)),
+    "label_smoothing": st.floats(0.5, 1, exclude_min=True), "d_acc_gate": st.floats(0.5, 1),
+    "data": st.sampled_from(DATASETS), "loss": st.sampled_from(LOSSES),
+    "schedule": st.sampled_from(SCHEDULES), "compile": st.sampled_from(COMPILE_MODES),
+    "device": st.sampled_from(["auto", "cpu", "mps"]) | st.from_regex(r"cuda(:(0|[1-9][0-9]{0,2}))?", fullmatch=True),
+}
+
+# Anything at all: out of range, nan, inf, arbitrary text, or what a JSON file or a
+# notebook might hand over instead of the right type.
+wrong_types = st.none() | st.booleans() | st.lists(st.integers(), max_size=2)
+ints = st.integers(-3, 300) | st.integers() | st.sampled_from(IMAGE_SIZES) | st.just(2**32)
+floats = (st.floats(-0.5, 1.5) | st.floats(allow_nan=True, allow_infinity=True)
+          | st.sampled_from([0, 1, 0.5, 1e-4, 10**400, math.nan, math.inf, -math.inf]))
+NEAR_MISSES = ["", " ", "BCE", "cuda:", "cuda:x", "cuda:01", "cpu:0", "mps", "auto\n"]
+ANY_VALUES = {
+    **{name: ints | wrong_types for name in INT_RULES},
+    **{name: floats | wrong_types for name in FLOAT_RULES},
+    **{name: st.text(max_size=12) | st.sampled_from(NEAR_MISSES) | wrong_types for name in CHOICE_RULES},
+}
+
+
+@FAST
+@given(overrides=st.fixed_dictionaries({}, optional=VALID_VALUES))
+def test_valid_values_are_all_accepted_as_given(overrides):
+    cfg = TrainConfig(**overrides)
+    assert all(getattr(cfg, name) == value for name, value in overrides.items())
+
+
+@pytest.mark.parametrize("field", sorted(RULES))
+@settings(FAST, max_examples=25)
+@given(base=st.fixed_dictionaries({}, optional=VALID_VALUES), data=st.data())
+def test_one_doubtful_value_is_accepted_exactly_when_the_rules_allow_it(field, base, data):
+    value = data.draw(ANY_VALUES[field] | VALID_VALUES[field], label=field)
+    overrides = {**base, field: value}
+    if RULES[field](value):
+        assert getattr(TrainConfig(**overrides), field) == value
+        return
+    with pytest.raises(ConfigError) as refused:
+        TrainConfig(**overrides)
+    message = str(refused.value)
+    assert message.startswith(field) and "\n" not in message
+
+
+@pytest.mark.parametrize("field", sorted(FLOAT_RULES))
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 10**400], ids=["nan", "inf", "-inf", "1e400"])
+def test_non_finite_floats_are_refused_everywhere(field, value):
+    # Random draws rarely hit these, and inf once passed the learning-rate check.
+    with pytest.raises(ConfigError, match=f"^{field}"):
+        TrainConfig(**{field: value})
+
+
+@FAST
+@given(overrides=st.fixed_dictionaries({}, optional=ANY_VALUES))
+def test_any_mix_of_values_is_valid_or_refused_naming_a_bad_field(overrides):
+    bad = {name for name, value in overrides.items() if not RULES[name](value)}
+    try:
+        cfg = TrainConfig(**overrides)
+    except ConfigError as error:
+        message = str(error)
+        assert "\n" not in message
+        assert re.match(r"\w+", message)[0] in bad, message  # messages open with the field
+        return
+    assert not bad, f"accepted invalid {bad}"
+    assert all(rule(getattr(cfg, name)) for name, rule in RULES.items())
+
+
+@pytest.fixture
+def training_must_not_start(monkeypatch):
+    import facegan.train
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("training started on an invalid config")
+    monkeypatch.setattr(facegan.train, "train", refuse)
+
+
+@pytest.mark.parametrize("flag, value, field", [
+    ("--lr-d", "nan", "lr_d"),
+    ("--lr-g", "inf", "lr_g"),
+    ("--beta1", "1", "beta1"),
+    ("--label-smoothing", "0.5", "label_smoothing"),
+    ("--seed", "-1", "seed"),
+    ("--device", "cuda:x", "device"),
+    ("--compile", "fast", "compile"),
+    ("--eval-n", "1", "eval_n"),
+])
+def test_cli_reports_invalid_values_in_one_line(tmp_path, capsys, training_must_not_start,
+                                                flag, value, field):
+    assert cli.main(["train", "--preset", "tiny", "--out", str(tmp_path), flag, value]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"facegan: error: {field}") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("flag, value", [("--batch-size", "1.5"), ("--lr-d", "fast"), ("--seed", "")])
+def test_cli_refuses_unparsable_values_before_building_a_config(tmp_path, capsys,
+                                                                training_must_not_start, flag, value):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["train", "--preset", "tiny", "--out", str(tmp_path), flag, value])
+    assert exit_.value.code == 2
+    assert f"error: argument {flag}" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- images
+
+MODES = ("L", "RGB", "RGBA", "P", "I;16", "CMYK")
+JPEG_MODES = ("L", "RGB", "CMYK")  # what JPEG can store; PNG takes all but CMYK
+
+
+@st.composite
+def image_specs(draw):
+    mode = draw(st.sampled_from(MODES))
+    formats = ["PNG"] * (mode != "CMYK") + ["JPEG"] * (mode in JPEG_MODES)
+    return dict(mode=mode, fmt=draw(st.sampled_from(formats)),
+                width=draw(st.integers(1, 80)), height=draw(st.integers(1, 80)),
+                seed=draw(st.integers(0, 2**32 - 1)))
+
+
+def noise_image(mode, width, height, seed) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    if mode == "I;16":
+        return Image.fromarray(rng.integers(0, 65536, (height, width), dtype=np.uint16))
+    rgb = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+    if mode == "P":
+        return rgb.quantize(colors=16)
+    if mode == "RGBA":
+        rgb.putalpha(Image.fromarray(rng.integers(0, 256, (height, width), dtype=np.uint8)))
+        return rgb
+    return rgb.convert(mode)
+
+
+def saved(image: Image.Image, folder: Path, fmt: str) -> Path:
+    path = folder / ("x.jpg" if fmt == "JPEG" else "x.png")
+    image.save(path, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    return path
+
+
+@FAST
+@given(spec=image_specs())
+def test_any_small_image_decodes_to_the_training_shape(spec):
+    with tempfile.TemporaryDirectory() as folder:
+        image = noise_image(spec["mode"], spec["width"], spec["height"], spec["seed"])
+        pixels = load_rgb(saved(image, Path(folder), spec["fmt"]), 32)
+    assert pixels.shape == (32, 32, 3) and pixels.dtype == np.uint8
+
+
+def expected_rgb(mode: str, colour) -> np.ndarray:
+    """What a solid `colour` in `mode` should look like as 8-bit RGB, computed by hand."""
+    if mode == "L":
+        return np.array([colour] * 3)
+    if mode == "I;16":
+        return np.array([colour >> 8] * 3)
+    if mode == "RGBA":
+        alpha = colour[3] / 255
+        return np.array(colour[:3]) * alpha + np.array(TRANSPARENT_BACKGROUND) * (1 - alpha)
+    if mode == "CMYK":  # no colour profile: each ink and black scale the light multiplicatively
+        return np.array([(255 - c) * (255 - colour[3]) / 255 for c in colour[:3]])
+    return np.array(colour[:3])  # RGB, and P whose single palette entry is the colour
+
+
+@st.composite
+def solid_specs(draw):
+    spec = draw(image_specs())
+    channels = {"L": 1, "I;16": 1, "RGB": 3, "P": 3, "RGBA": 4, "CMYK": 4}[spec["mode"]]
+    top = 65535 if spec["mode"] == "I;16" else 255
+    values = draw(st.lists(st.integers(0, top), min_size=channels, max_size=channels))
+    return {**spec, "colour": values[0] if channels == 1 else tuple(values)}
+
+
+def solid_image(mode, width, height, colour) -> Image.Image:
+    if mode == "P":
+        image = Image.new("P", (width, height), 0)
+        image.putpalette(list(colour))
+        return image
+    if mode == "I;16":
+        return Image.fromarray(np.full((height, width), colour, np.uint16))
+    return Image.new(mode, (width, height), colour)
+
+
+@FAST
+@given(spec=solid_specs())
+def test_a_solid_colour_survives_any_mode_size_and_format(spec):
+    image = solid_image(spec["mode"], spec["width"], spec["height"], spec["colour"])
+    with tempfile.TemporaryDirectory() as folder:
+        pixels = load_rgb(saved(image, Path(folder), spec["fmt"]), 32).astype(float)
+    # Lossless PNG is off by rounding at most; JPEG's colour transform adds a little more.
+    tolerance = 6 if spec["fmt"] == "JPEG" else 1
+    assert np.abs(pixels - expected_rgb(spec["mode"], spec["colour"])).max() <= tolerance
+
+
+def valid_bytes(fmt: str, seed: int) -> bytes:
+    buffer = io.BytesIO()
+    noise_image("RGB", 24, 24, seed).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@st.composite
+def damaged_files(draw):
+    """Random bytes, or a real JPEG/PNG truncated and with a few bytes overwritten."""
+    if draw(st.booleans()):
+        return draw(st.binary(max_size=2000))
+    data = bytearray(valid_bytes(draw(st.sampled_from(["JPEG", "PNG"])), draw(st.integers(0, 99))))
+    del data[draw(st.integers(0, len(data)) | st.just(len(data))):]
+    if data:
+        anywhere = st.integers(0, len(data) - 1)
+        in_headers = st.integers(0, min(len(data), 400) - 1)  # where a bad byte misleads the decoder most
+        for _ in range(draw(st.integers(0, 4))):
+            data[draw(in_headers | anywhere)] = draw(st.integers(0, 255))
+    return bytes(data)
+
+
+@FAST
+@given(junk=damaged_files(), with_good_image=st.booleans())
+def test_cache_skips_damaged_files_and_fails_only_when_nothing_decodes(junk, with_good_image):
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "faces"
+        folder.mkdir()
+        (folder / "junk.jpg").write_bytes(junk)
+        if with_good_image:
+            (folder / "good.png").write_bytes(valid_bytes("PNG", 0))
+        said = []
+        try:
+            images = cached_image_array(folder, 32, Path(tmp) / "cache", progress=False, log=said.append)
+        except DataError as error:
+            assert not with_good_image and "could be decoded" in str(error)
+            return
+        decoded = 1 + with_good_image - len(said)
+        assert images.shape == (decoded, 32, 32, 3)
+        assert said in ([], [f"skipped 1 unreadable image(s) of {1 + with_good_image} in {folder.resolve()}"])
