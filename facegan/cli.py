@@ -125,8 +125,15 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """argparse prints a usage block before its error; one line naming the fix reads better."""
+
+    def error(self, message: str):
+        self.exit(2, f"facegan: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m facegan", description=__doc__.splitlines()[0])
+    parser = OneLineErrors(prog="python -m facegan", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a DCGAN; writes a run folder",

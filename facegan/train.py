@@ -240,7 +240,6 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
     z_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1 + 1000 * dist.rank)
     fixed_z = sample_z(cfg.n_fixed, cfg.z_size, torch.Generator().manual_seed(cfg.seed + 2))
     start_epoch, start_batch, step, images_seen, samples = 0, 0, 0, 0, []
-    epochs_done = start_epoch
     if dist.enabled:
         log(f"DDP over {dist.world_size} processes ({dist.backend}): {cfg.batch_size} images a rank, "
             f"{cfg.batch_size * dist.world_size} a step; learning rates as given")

@@ -36,9 +36,13 @@ def test_bad_values_get_one_line_errors(tmp_path, capsys, argv, field):
     assert err.startswith("facegan: error:") and field in err and "\n" not in err
 
 
-def test_unknown_preset_is_rejected(capsys):
-    with pytest.raises(SystemExit):
-        main(["train", "--preset", "huge"])
+@pytest.mark.parametrize("argv", [["train", "--preset", "huge"], ["train", "--epochs", "two"],
+                                  ["train", "--imag-size", "32"], ["evaluate"]])
+def test_unparsable_arguments_get_one_line_errors(capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and err.startswith("facegan: error:") and "\n" not in err
 
 
 def test_train_resume_and_view(tmp_path, capsys):
