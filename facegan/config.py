@@ -12,7 +12,10 @@ from pathlib import Path
 
 IMAGE_SIZES = (32, 64, 128)
 DATASETS = ("synthetic", "celeba", "folder")
-LOSSES = ("bce", "ls")
+LOSSES = ("bce", "ls", "hinge", "wgan")
+D_NORMS = ("batch", "spectral", "none")
+LR_DECAYS = ("none", "linear", "cosine")
+AUGMENTS = ("color", "translation", "cutout")  # DiffAugment's policies (facegan/augment.py)
 SCHEDULES = ("fixed", "decay", "gated")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 
@@ -39,6 +42,7 @@ class TrainConfig:
     z_size: int = opt(100, "length of the latent vector z")
     conv_dim: int = opt(64, "width of the first D layer / last G layer")
     d_dropout: float = opt(0.0, ">0 gives the Keras-style D with dropout after each block")
+    d_norm: str = opt("batch", "D's normalisation: batch | spectral (spectral norm, no BatchNorm) | none")
     # Optimisation
     batch_size: int = opt(128, "images per step")
     epochs: int = opt(5, "passes over the training set")
@@ -46,7 +50,14 @@ class TrainConfig:
     lr_g: float = opt(2e-4, "generator Adam learning rate (differs from lr_d for TTUR)")
     beta1: float = opt(0.5, "Adam beta1; 0.5 (not 0.9) keeps GAN training stable")
     beta2: float = opt(0.999, "Adam beta2")
-    loss: str = opt("bce", "bce (with logits) | ls (least squares)")
+    loss: str = opt("bce", "bce (with logits) | ls (least squares) | hinge | wgan (with gradient penalty)")
+    gp_weight: float = opt(10.0, "wgan: weight of the gradient penalty")
+    r1_gamma: float = opt(0.0, "R1 penalty on D's gradient at real images; 0 turns it off")
+    r1_every: int = opt(16, "apply R1 every N steps, scaled by N (lazy regularisation)")
+    ema_decay: float = opt(0.0, "EMA of G's weights for samples and evaluation, e.g. 0.999; 0 turns it off")
+    augment: str = opt("", "DiffAugment policy for D's inputs, e.g. color,translation,cutout; empty: off")
+    instance_noise: float = opt(0.0, "std of Gaussian noise added to D's inputs, annealed to 0 over the run")
+    lr_decay: str = opt("none", "learning-rate decay to 0 over the run: none | linear | cosine")
     label_smoothing: float = opt(1.0, "target for real labels; 0.9 is one-sided smoothing")
     # Update schedule between D and G (see facegan/schedules.py)
     schedule: str = opt("fixed", "fixed k:1 | decay (k -> 1 over training) | gated (skip D when it wins)")
@@ -133,6 +144,17 @@ def validate(cfg: TrainConfig) -> None:
     _check(0.5 < cfg.label_smoothing <= 1,
            f"label_smoothing={cfg.label_smoothing}: the real-label target lies in (0.5, 1]; 0.9 is usual")
     _check(0.5 <= cfg.d_acc_gate <= 1, f"d_acc_gate={cfg.d_acc_gate}: must lie in [0.5, 1]")
+    _check(cfg.d_norm in D_NORMS, f"d_norm={cfg.d_norm!r}: choose one of {', '.join(D_NORMS)}")
+    _check(cfg.loss != "wgan" or cfg.d_norm != "batch",
+           "loss='wgan': its gradient penalty is per image, which BatchNorm mixes; add --d-norm none or spectral")
+    _check(cfg.lr_decay in LR_DECAYS, f"lr_decay={cfg.lr_decay!r}: choose one of {', '.join(LR_DECAYS)}")
+    for name in ("gp_weight", "r1_gamma", "instance_noise"):
+        _check(getattr(cfg, name) >= 0, f"{name}={getattr(cfg, name)}: must be >= 0 (0 turns it off)")
+    _check(cfg.r1_every > 0, f"r1_every={cfg.r1_every}: must be a positive integer")
+    _check(0 <= cfg.ema_decay < 1, f"ema_decay={cfg.ema_decay}: must lie in [0, 1); 0.999 is usual, 0 is off")
+    unknown = [p for p in cfg.augment.split(",") if p.strip() and p.strip() not in AUGMENTS]
+    _check(not unknown, f"augment={cfg.augment!r}: unknown {unknown}; use a comma-separated subset of "
+                        f"{', '.join(AUGMENTS)}")
     _check(cfg.compile in COMPILE_MODES, f"compile={cfg.compile!r}: choose one of {', '.join(COMPILE_MODES)}")
     _check(cfg.eval_every >= 0, f"eval_every={cfg.eval_every}: must be >= 0 (0 turns evaluation off)")
     _check(cfg.eval_n >= 2, f"eval_n={cfg.eval_n}: an evaluation needs at least 2 images")
@@ -152,6 +174,11 @@ PRESETS: dict[str, dict] = {
     "course": dict(image_size=64, conv_dim=64, batch_size=128, loss="bce", label_smoothing=1.0),
     "demo": dict(image_size=32, conv_dim=64, batch_size=64, synthetic_n=4096, epochs=20,
                  name="demo", label_smoothing=0.9),
+    # A candidate, not yet chosen by measurement: bench/quality.py decides (issue 6).
+    # SAGAN-style: hinge loss with a spectrally normalised D, TTUR, G_ema, DiffAugment.
+    "quality": dict(image_size=64, conv_dim=64, batch_size=64, loss="hinge", d_norm="spectral",
+                    lr_d=4e-4, lr_g=1e-4, beta1=0.0, beta2=0.9, ema_decay=0.999,
+                    augment="color,translation"),
     "tiny": dict(image_size=32, conv_dim=8, z_size=16, batch_size=16, synthetic_n=64, epochs=1,
                  n_fixed=4, log_every=1, name="tiny"),
 }

@@ -1,10 +1,15 @@
-"""GAN losses as small pure functions of the discriminator's logits.
+"""GAN losses as small pure functions of the discriminator's logits, and D's penalties.
 
-`real_loss` and `fake_loss` are the course's names. "bce" is the original GAN loss
-computed on logits (stable, no sigmoid in D); "ls" is least squares (LSGAN, Mao et al.
-2017), which keeps gradients alive for samples D already classifies correctly.
-The generator uses the non-saturating form: it maximises log D(G(z)), i.e. it is
-trained with `real_loss` on fake logits.
+`real_loss` and `fake_loss` are the course's names. Kinds:
+- "bce": the original GAN loss on logits (stable, no sigmoid in D); G uses the
+  non-saturating form, i.e. `real_loss` on fake logits.
+- "ls": least squares (LSGAN, Mao et al. 2017): gradients stay alive for samples D
+  already classifies correctly.
+- "hinge": D pushes real logits above 1 and fake ones below -1; G raises fake logits
+  (Miyato et al. 2018, with spectral norm).
+- "wgan": D estimates the Wasserstein distance (real minus fake scores); it needs a
+  Lipschitz D, which `gradient_penalty` (WGAN-GP, Gulrajani et al. 2017) enforces.
+`r1_penalty` (Mescheder et al. 2018) penalises D's gradient on real images.
 """
 from __future__ import annotations
 
@@ -22,22 +27,28 @@ def _real_target(smooth: bool | float) -> float:
 
 def real_loss(D_out: torch.Tensor, smooth: bool | float = False, kind: str = "bce") -> torch.Tensor:
     """Loss for logits that should say "real". smooth=True (or a float target) softens the label."""
-    target = torch.full_like(D_out, _real_target(smooth))
     if kind == "bce":
-        return F.binary_cross_entropy_with_logits(D_out, target)
+        return F.binary_cross_entropy_with_logits(D_out, torch.full_like(D_out, _real_target(smooth)))
     if kind == "ls":
-        return F.mse_loss(D_out, target)
-    raise ValueError(f"loss kind {kind!r}: choose bce or ls")
+        return F.mse_loss(D_out, torch.full_like(D_out, _real_target(smooth)))
+    if kind == "hinge":
+        return F.relu(1 - D_out).mean()
+    if kind == "wgan":
+        return -D_out.mean()
+    raise ValueError(f"loss kind {kind!r}: choose bce, ls, hinge or wgan")
 
 
 def fake_loss(D_out: torch.Tensor, kind: str = "bce") -> torch.Tensor:
     """Loss for logits that should say "fake"."""
-    target = torch.zeros_like(D_out)
     if kind == "bce":
-        return F.binary_cross_entropy_with_logits(D_out, target)
+        return F.binary_cross_entropy_with_logits(D_out, torch.zeros_like(D_out))
     if kind == "ls":
-        return F.mse_loss(D_out, target)
-    raise ValueError(f"loss kind {kind!r}: choose bce or ls")
+        return F.mse_loss(D_out, torch.zeros_like(D_out))
+    if kind == "hinge":
+        return F.relu(1 + D_out).mean()
+    if kind == "wgan":
+        return D_out.mean()
+    raise ValueError(f"loss kind {kind!r}: choose bce, ls, hinge or wgan")
 
 
 def d_loss(real_logits, fake_logits, kind: str = "bce", real_target: float = 1.0) -> torch.Tensor:
@@ -45,11 +56,28 @@ def d_loss(real_logits, fake_logits, kind: str = "bce", real_target: float = 1.0
 
 
 def g_loss(fake_logits, kind: str = "bce") -> torch.Tensor:
+    if kind in ("hinge", "wgan"):
+        return -fake_logits.mean()  # G raises D's score of its images
     return real_loss(fake_logits, 1.0, kind)
+
+
+def r1_penalty(D, real: torch.Tensor) -> torch.Tensor:
+    """E ||grad_x D(x)||^2 on real images: D stays smooth where the data is."""
+    real = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def gradient_penalty(D, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """E (||grad D(x_hat)|| - 1)^2 on random mixes of real and fake images (WGAN-GP)."""
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(mixed).sum(), mixed, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
 
 def d_accuracy(real_logits, fake_logits, kind: str = "bce") -> torch.Tensor:
     """Fraction of real and fake images D classifies correctly (a 0-dim tensor)."""
-    threshold = 0.0 if kind == "bce" else 0.5  # logit 0 <=> p=0.5; LS targets are 0 and 1
+    threshold = 0.5 if kind == "ls" else 0.0  # LS targets are 0 and 1; the others are centred on 0
     correct = (real_logits > threshold).float().sum() + (fake_logits <= threshold).float().sum()
     return correct / (real_logits.numel() + fake_logits.numel())

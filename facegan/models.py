@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 SUPPORTED_SIZES = (32, 64, 128)
+D_NORMS = ("batch", "spectral", "none")
 
 
 def _n_blocks(image_size: int) -> int:
@@ -28,16 +29,23 @@ class Discriminator(nn.Module):
     the losses take logits because BCE-with-logits is numerically stable.
     """
 
-    def __init__(self, conv_dim: int = 64, image_size: int = 64, dropout: float = 0.0):
+    def __init__(self, conv_dim: int = 64, image_size: int = 64, dropout: float = 0.0,
+                 norm: str = "batch"):
         super().__init__()
+        if norm not in D_NORMS:
+            raise ValueError(f"norm={norm!r}: choose one of {D_NORMS}")
         self.conv_dim, self.image_size = conv_dim, image_size
+        batch_norm = norm == "batch"
+        # Spectral norm bounds each layer's Lipschitz constant (Miyato et al. 2018) and
+        # replaces BatchNorm; "none" is for WGAN-GP, whose per-image penalty BN would mix.
+        conv = nn.utils.parametrizations.spectral_norm if norm == "spectral" else (lambda m: m)
         layers: list[nn.Module] = []
         in_ch = 3
         for i in range(_n_blocks(image_size)):
             out_ch = conv_dim * 2**i
             # The first block has no BatchNorm: normalising raw pixels hurts (DCGAN paper).
-            layers.append(nn.Conv2d(in_ch, out_ch, 4, 2, 1, bias=(i == 0)))
-            if i > 0:
+            layers.append(conv(nn.Conv2d(in_ch, out_ch, 4, 2, 1, bias=(i == 0 or not batch_norm))))
+            if i > 0 and batch_norm:
                 layers.append(nn.BatchNorm2d(out_ch))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             if dropout > 0:
@@ -45,7 +53,7 @@ class Discriminator(nn.Module):
             in_ch = out_ch
         # 64 px: (3,64,64) -> (64,32,32) -> (128,16,16) -> (256,8,8) -> (512,4,4)
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Conv2d(in_ch, 1, 4, 1, 0)  # (512,4,4) -> (1,1,1)
+        self.classifier = conv(nn.Conv2d(in_ch, 1, 4, 1, 0))  # (512,4,4) -> (1,1,1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x)).flatten(1)
@@ -97,7 +105,7 @@ def weights_init_normal(m: nn.Module) -> None:
 
 def build_models(cfg) -> tuple[Discriminator, Generator]:
     """D and G for a TrainConfig, initialised with weights_init_normal."""
-    D = Discriminator(cfg.conv_dim, cfg.image_size, cfg.d_dropout)
+    D = Discriminator(cfg.conv_dim, cfg.image_size, cfg.d_dropout, cfg.d_norm)
     G = Generator(cfg.z_size, cfg.conv_dim, cfg.image_size)
     D.apply(weights_init_normal)
     G.apply(weights_init_normal)

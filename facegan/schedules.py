@@ -58,3 +58,25 @@ def build_schedule(cfg):
     if cfg.schedule == "gated":
         return AccuracyGate(cfg.d_acc_gate)
     raise ValueError(f"schedule={cfg.schedule!r}: choose fixed, decay or gated")
+
+
+def lr_factor(kind: str, progress: float) -> float:
+    """Multiplier of the base learning rate at `progress` in [0, 1]: none, linear or cosine to 0.
+
+    Computed from progress rather than kept as scheduler state, so a resumed run gets
+    exactly the rates an uninterrupted one would.
+    """
+    import math
+
+    progress = min(max(progress, 0.0), 1.0)
+    if kind == "linear":
+        return 1.0 - progress
+    if kind == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return 1.0
+
+
+def set_learning_rates(optimizers_and_base: list, factor: float) -> None:
+    for opt, base in optimizers_and_base:
+        for group in opt.param_groups:
+            group["lr"] = base * factor

@@ -29,10 +29,13 @@ from .checkpoint import (CheckpointError, load_checkpoint, rng_state, save_check
 from .config import TrainConfig
 from .data import FaceBatches, training_images
 from .distributed import Dist
+from .augment import Augmenter
+from .ema import EMA
+from .monitor import CollapseMonitor
 from .models import build_models
 from .plots import plot_losses, read_metrics, save_figure
 from .sample import generate, image_grid, load_train_samples, sample_z, save_png, save_train_samples
-from .schedules import build_schedule
+from .schedules import build_schedule, lr_factor, set_learning_rates
 
 
 class TrainingError(RuntimeError):
@@ -95,24 +98,34 @@ def make_optimizers(cfg: TrainConfig, D: torch.nn.Module, G: torch.nn.Module):
 
 def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, loss: str = "bce",
                real_target: float = 1.0, train_d: bool = True, train_g: bool = True,
-               amp: bool = False) -> dict:
+               amp: bool = False, augment=None, d_penalty=None) -> dict:
     """One D update on (real, G(z)), then one G update that tries to fool the updated D.
 
     Returns detached 0-dim tensors (d_loss, d_acc, and g_loss when G was updated), left
     on the device so the loop need not synchronise with it every step. D's loss and
     accuracy are measured even when the schedule skips its update, because the accuracy
     gate needs them. amp=True runs the forward passes in bf16 autocast (CUDA).
+    `augment(x)` transforms everything D sees, real and fake alike (DiffAugment, instance
+    noise); `d_penalty(D, real, fake)` adds a regulariser (R1, gradient penalty) to D's loss.
     """
+    augment = augment or (lambda x: x)
     autocast = torch.autocast(real.device.type, dtype=torch.bfloat16, enabled=amp)
     with autocast, torch.set_grad_enabled(train_g):  # G's graph is only needed for its own step
         fake = G(z)
     with torch.set_grad_enabled(train_d), autocast:
-        real_logits = D(real)
-        fake_logits = D(fake.detach())
+        real_seen, fake_seen = augment(real), augment(fake.detach())
+        real_logits = D(real_seen)
+        fake_logits = D(fake_seen)
         d_loss = losses.d_loss(real_logits.float(), fake_logits.float(), loss, real_target)
     if train_d:
+        total = d_loss
+        if d_penalty is not None:
+            # Penalties differentiate through D twice, which DDP's wrapper does not support;
+            # their gradients still land in the same parameters that DDP synchronises.
+            penalty = d_penalty(getattr(D, "module", D), real_seen, fake_seen)
+            total = d_loss + penalty if penalty is not None else d_loss
         d_opt.zero_grad(set_to_none=True)
-        d_loss.backward()
+        total.backward()
         d_opt.step()
 
     if train_g:
@@ -123,7 +136,7 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, loss: st
         D_plain.requires_grad_(False)
         try:
             with autocast:
-                g_logits = D_plain(fake)
+                g_logits = D_plain(augment(fake))
             g_loss = losses.g_loss(g_logits.float(), loss)
             g_opt.zero_grad(set_to_none=True)
             g_loss.backward()
@@ -135,6 +148,20 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, loss: st
     if train_g:
         stats["g_loss"] = g_loss.detach()
     return stats
+
+
+def make_d_penalty(cfg: TrainConfig, step_of):
+    """D's regulariser for this config, or None: WGAN-GP's gradient penalty every step,
+    or R1 every `r1_every` steps scaled by that interval (lazy regularisation)."""
+    if cfg.loss == "wgan" and cfg.gp_weight > 0:
+        return lambda D, real, fake: cfg.gp_weight * losses.gradient_penalty(D, real, fake)
+    if cfg.r1_gamma > 0:
+        def r1(D, real, fake):
+            if step_of() % cfg.r1_every:
+                return None
+            return 0.5 * cfg.r1_gamma * cfg.r1_every * losses.r1_penalty(D, real)
+        return r1
+    return None
 
 
 class RunningStats:
@@ -156,21 +183,24 @@ class RunningStats:
         return out
 
 
-def _snapshot(cfg, D, G, d_opt, g_opt, schedule, fixed_z, z_gen, epoch, step, images_seen,
+def _snapshot(cfg, D, G, d_opt, g_opt, fixed_z, z_gen, pieces: dict, epoch, step, images_seen,
               batch: int = 0) -> dict:
-    """`epoch` counts completed epochs; `batch` the batches already done of the next one."""
+    """`epoch` counts completed epochs; `batch` the batches already done of the next one.
+    `pieces` are the optional stateful parts (G_ema, schedule, augmenter, monitor)."""
     return {
         "config": cfg.to_dict(), "epoch": epoch, "batch": batch, "step": step, "images_seen": images_seen,
-        "G": unwrap(G).state_dict(), "D": unwrap(D).state_dict(), "G_ema": None,
+        "G": unwrap(G).state_dict(), "D": unwrap(D).state_dict(),
         "opt_d": d_opt.state_dict(), "opt_g": g_opt.state_dict(),
         "fixed_z": fixed_z.cpu(), "z_generator": z_gen.get_state(), "rng": rng_state(),
-        "schedule": schedule.state_dict() if hasattr(schedule, "state_dict") else {},
+        **{name: piece.state_dict() if hasattr(piece, "state_dict") else None for name, piece in pieces.items()},
     }
 
 
 # Fields that may differ between a checkpoint and the run resuming it.
 RESUMABLE_CHANGES = {"epochs", "device", "out", "name", "log_every", "keep_checkpoints", "num_workers",
                      "eval_every", "eval_n", "fast", "amp", "compile", "sync_bn"}
+# The optional stateful parts a snapshot carries, by checkpoint key.
+PIECES = ("G_ema", "schedule", "augmenter", "monitor")
 
 
 def check_resumable(saved: dict, cfg: TrainConfig) -> None:
@@ -237,6 +267,10 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
     d_opt, g_opt = make_optimizers(cfg, D, G)
     use_amp = accel.amp_enabled(device, cfg.amp)
     schedule = build_schedule(cfg)
+    ema = EMA(G, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    augmenter = Augmenter(cfg.augment, cfg.instance_noise, seed=cfg.seed + 7 + 1000 * dist.rank, device=device)
+    monitor = CollapseMonitor()
+    pieces = {"G_ema": ema, "schedule": schedule, "augmenter": augmenter, "monitor": monitor}
     z_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1 + 1000 * dist.rank)
     fixed_z = sample_z(cfg.n_fixed, cfg.z_size, torch.Generator().manual_seed(cfg.seed + 2))
     start_epoch, start_batch, step, images_seen, samples = 0, 0, 0, 0, []
@@ -246,7 +280,7 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
 
     if resume:
         start_epoch, start_batch, step, images_seen, samples, fixed_z = _restore(
-            cfg, run_dir, D, G, d_opt, g_opt, schedule, z_gen, dist, log)
+            cfg, run_dir, D, G, d_opt, g_opt, pieces, z_gen, dist, log)
     elif dist.is_main:
         (run_dir / "metrics.jsonl").unlink(missing_ok=True)
         save_png(samples_dir / "reals.png", image_grid(np.asarray(images[:64])), upscale=2)
@@ -260,6 +294,9 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
 
     total_steps = cfg.epochs * len(batches)
     real_target = cfg.label_smoothing
+    d_penalty = make_d_penalty(cfg, lambda: step)
+    base_lrs = [(d_opt, cfg.lr_d), (g_opt, cfg.lr_g)]
+    sampler = ema.model if ema else G  # what samples and evaluations show
     needs_acc = cfg.schedule == "gated"
     d_acc_running = 0.5
     running = RunningStats()
@@ -270,10 +307,16 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
             bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
             first = start_batch if epoch == start_epoch else 0
             for batch, real in enumerate(batches.epoch(epoch, start=first), start=first):
-                train_d, train_g = schedule.plan(step, step / total_steps, d_acc_running)
+                progress_now = step / total_steps
+                train_d, train_g = schedule.plan(step, progress_now, d_acc_running)
+                if cfg.lr_decay != "none":
+                    set_learning_rates(base_lrs, lr_factor(cfg.lr_decay, progress_now))
                 z = sample_z(len(real), cfg.z_size, z_gen, device)
+                augment = (lambda x, p=progress_now: augmenter(x, p)) if augmenter.enabled else None
                 stats = train_step(real, D_step, G_step, d_opt, g_opt, z, cfg.loss, real_target,
-                                   train_d, train_g, use_amp)
+                                   train_d, train_g, use_amp, augment, d_penalty)
+                if ema is not None and train_g:
+                    ema.update(G)
                 if needs_acc:  # the gate needs D's accuracy now; other schedules avoid this sync
                     d_acc_running = 0.9 * d_acc_running + 0.1 * stats["d_acc"].item()
                 running.add(stats)
@@ -281,24 +324,27 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
                 images_seen += len(real) * dist.world_size  # counted over all ranks
                 bar.update()
                 if step % cfg.log_every == 0:
-                    _log(running, dist, run_dir, epoch, step, images_seen, started, bar)
+                    _watch(monitor.observe_losses, _log(running, dist, run_dir, epoch, step, images_seen,
+                                                        started, bar), dist, run_dir, step, log)
                 # Under DDP every rank must stop at the same step, so they agree at log steps.
                 if (not dist.enabled or step % cfg.log_every == 0) and dist.any(stop.signum is not None):
                     bar.close()
                     _save_interrupted(stop.signum or signal.SIGTERM, running, dist, run_dir, epoch, batch + 1,
                                       step, images_seen, started, bar, ckpt_dir / "latest.pt",
-                                      _snapshot(cfg, D, G, d_opt, g_opt, schedule, fixed_z, z_gen, epoch,
+                                      _snapshot(cfg, D, G, d_opt, g_opt, fixed_z, z_gen, pieces, epoch,
                                                 step, images_seen, batch=batch + 1))
             if running.counts:  # flush a partial interval so every epoch is in the log
-                _log(running, dist, run_dir, epoch, step, images_seen, started, bar)
+                _watch(monitor.observe_losses, _log(running, dist, run_dir, epoch, step, images_seen,
+                                                    started, bar), dist, run_dir, step, log)
             if dist.is_main:
-                samples.append(generate(G, fixed_z))
+                samples.append(generate(sampler, fixed_z))
                 _end_of_epoch(run_dir, samples, epoch)
-                save_checkpoint(ckpt_dir / "latest.pt", _snapshot(cfg, D, G, d_opt, g_opt, schedule, fixed_z,
-                                                                  z_gen, epoch + 1, step, images_seen))
+                _watch(monitor.observe_samples, samples[-1], dist, run_dir, step, log)
+                save_checkpoint(ckpt_dir / "latest.pt", _snapshot(cfg, D, G, d_opt, g_opt, fixed_z, z_gen,
+                                                                  pieces, epoch + 1, step, images_seen))
                 _keep_epoch_snapshot(ckpt_dir, epoch + 1, cfg.keep_checkpoints)
                 if cfg.eval_every and (epoch + 1) % cfg.eval_every == 0:
-                    _evaluate(cfg, G, images, run_dir, epoch, step, images_seen, progress, log)
+                    _evaluate(cfg, sampler, images, run_dir, epoch, step, images_seen, progress, log)
             dist.barrier()
             epochs_done = epoch + 1
             if should_stop is not None and should_stop(epochs_done):
@@ -327,7 +373,7 @@ def weights_fingerprint(*models: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def _restore(cfg, run_dir: Path, D, G, d_opt, g_opt, schedule, z_gen, dist, log):
+def _restore(cfg, run_dir: Path, D, G, d_opt, g_opt, pieces: dict, z_gen, dist, log):
     """Load latest.pt into the (unwrapped) networks and optimizers; returns where to continue."""
     ckpt = load_checkpoint(run_dir / "checkpoints/latest.pt")
     check_resumable(ckpt["config"], cfg)
@@ -335,8 +381,9 @@ def _restore(cfg, run_dir: Path, D, G, d_opt, g_opt, schedule, z_gen, dist, log)
     D.load_state_dict(ckpt["D"])
     d_opt.load_state_dict(ckpt["opt_d"])
     g_opt.load_state_dict(ckpt["opt_g"])
-    if hasattr(schedule, "load_state_dict"):
-        schedule.load_state_dict(ckpt["schedule"])
+    for name, piece in pieces.items():
+        if hasattr(piece, "load_state_dict") and ckpt.get(name) is not None:
+            piece.load_state_dict(ckpt[name])
     set_rng_state(ckpt["rng"])
     try:
         if dist.rank > 0:
@@ -365,6 +412,17 @@ def _log(running: RunningStats, dist, run_dir: Path, epoch: int, step: int, imag
         _append_metrics(run_dir / "metrics.jsonl", row)
     bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row.get('g_loss', float('nan')):.3f}",
                     acc=f"{row['d_acc']:.2f}")
+    return row
+
+
+def _watch(observe, observed, dist, run_dir: Path, step: int, log) -> None:
+    """Pass a log row or the epoch's samples to the collapse monitor; say and log what it finds."""
+    if not dist.is_main:
+        return
+    warning = observe(observed)
+    if warning:
+        log(f"warning: {warning}")
+        _append_metrics(run_dir / "metrics.jsonl", {"step": step, "warning": warning})
 
 
 def _save_interrupted(signum: int, running: RunningStats, dist, run_dir: Path, epoch: int, batch: int,

@@ -41,8 +41,8 @@ def test_generator_loss_is_non_saturating():
 
 
 def test_unknown_kind_is_refused():
-    with pytest.raises(ValueError, match="bce or ls"):
-        real_loss(torch.zeros(1, 1), kind="hinge")
+    with pytest.raises(ValueError, match="bce, ls, hinge or wgan"):
+        real_loss(torch.zeros(1, 1), kind="relativistic")
 
 
 def test_accuracy_counts_correct_decisions():
@@ -50,3 +50,35 @@ def test_accuracy_counts_correct_decisions():
     fake = torch.tensor([[-3.0], [-2.0]])  # both right
     assert d_accuracy(real, fake).item() == 0.75
     assert d_accuracy(torch.tensor([[0.9]]), torch.tensor([[0.1]]), "ls").item() == 1.0
+
+
+def test_hinge_values():
+    x = torch.tensor([[2.0], [0.5], [-3.0]])
+    assert real_loss(x, kind="hinge").item() == pytest.approx((0 + 0.5 + 4) / 3)
+    assert fake_loss(x, kind="hinge").item() == pytest.approx((3 + 1.5 + 0) / 3)
+    assert g_loss(x, "hinge").item() == pytest.approx(0.5 / 3)
+
+
+def test_wgan_critic_loss_is_fake_minus_real():
+    real, fake = torch.tensor([[3.0], [1.0]]), torch.tensor([[0.5], [-0.5]])
+    assert d_loss(real, fake, "wgan").item() == pytest.approx(0.0 - 2.0)
+
+
+def test_penalties_measure_d_gradients():
+    from facegan.losses import gradient_penalty, r1_penalty
+
+    class Linear(torch.nn.Module):  # D(x) = w . x, whose input gradient is w everywhere
+        def __init__(self, w):
+            super().__init__()
+            self.w = torch.nn.Parameter(w)
+
+        def forward(self, x):
+            return (x.flatten(1) * self.w).sum(1, keepdim=True)
+
+    w = torch.full((12,), 0.5)  # ||w||^2 = 3, ||w|| = sqrt(3)
+    D = Linear(w)
+    x = torch.randn(4, 3, 2, 2)
+    assert r1_penalty(D, x).item() == pytest.approx(3.0)
+    assert gradient_penalty(D, x, torch.randn_like(x)).item() == pytest.approx((3 ** 0.5 - 1) ** 2)
+    r1_penalty(D, x).backward()
+    assert D.w.grad is not None and D.w.grad.abs().sum() > 0  # the penalty trains D

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from facegan import cli
-from facegan.config import COMPILE_MODES, DATASETS, IMAGE_SIZES, LOSSES, SCHEDULES, ConfigError, TrainConfig
+from facegan.config import (AUGMENTS, COMPILE_MODES, D_NORMS, DATASETS, IMAGE_SIZES, LOSSES, LR_DECAYS, SCHEDULES,
+                            ConfigError, TrainConfig)
 from facegan.data import TRANSPARENT_BACKGROUND, DataError, cached_image_array, load_rgb
 
 # Enough examples to find the bugs these caught, few enough to run in a couple of seconds.
@@ -69,6 +70,7 @@ INT_RULES = {
                      "n_fixed", "log_every"), positive),
     "eval_every": at_least(0), "eval_n": at_least(2), "keep_checkpoints": at_least(0),
     "num_workers": at_least(0), "seed": lambda v: is_int(v) and 0 <= v < 2**32,
+    "r1_every": positive,
 }
 FLOAT_RULES = {
     "lr_d": within(0, math.inf, low_open=True, high_open=True),
@@ -77,10 +79,19 @@ FLOAT_RULES = {
     "d_dropout": within(0, 1, high_open=True),
     "label_smoothing": within(0.5, 1, low_open=True),
     "d_acc_gate": within(0.5, 1),
+    "gp_weight": within(0, math.inf, high_open=True), "r1_gamma": within(0, math.inf, high_open=True),
+    "instance_noise": within(0, math.inf, high_open=True), "ema_decay": within(0, 1, high_open=True),
 }
+def augment_policy(v):
+    return isinstance(v, str) and all(p.strip() in AUGMENTS for p in v.split(",") if p.strip())
+
+
+# "wgan" is valid only with a D that has no BatchNorm: a cross-field rule, tested on its own.
+SINGLE_FIELD_LOSSES = tuple(loss for loss in LOSSES if loss != "wgan")
 CHOICE_RULES = {
-    "data": one_of(DATASETS), "loss": one_of(LOSSES), "schedule": one_of(SCHEDULES),
-    "compile": one_of(COMPILE_MODES), "device": device_name,
+    "data": one_of(DATASETS), "loss": one_of(SINGLE_FIELD_LOSSES), "schedule": one_of(SCHEDULES),
+    "compile": one_of(COMPILE_MODES), "device": device_name, "d_norm": one_of(D_NORMS),
+    "lr_decay": one_of(LR_DECAYS), "augment": augment_policy,
 }
 RULES = {**INT_RULES, **FLOAT_RULES, **CHOICE_RULES}
 
@@ -95,7 +106,12 @@ VALID_VALUES = {
     "lr_d": good_lr, "lr_g": good_lr,
     **dict.fromkeys(("beta1", "beta2", "d_dropout"), st.floats(0, 1, exclude_max=True)),
     "label_smoothing": st.floats(0.5, 1, exclude_min=True), "d_acc_gate": st.floats(0.5, 1),
-    "data": st.sampled_from(DATASETS), "loss": st.sampled_from(LOSSES),
+    "data": st.sampled_from(DATASETS), "loss": st.sampled_from(SINGLE_FIELD_LOSSES),
+    "r1_every": st.integers(min_value=1), "d_norm": st.sampled_from(D_NORMS),
+    "lr_decay": st.sampled_from(LR_DECAYS),
+    "augment": st.lists(st.sampled_from(AUGMENTS), unique=True).map(",".join),
+    **dict.fromkeys(("gp_weight", "r1_gamma", "instance_noise"), st.floats(0, 1e6)),
+    "ema_decay": st.floats(0, 1, exclude_max=True),
     "schedule": st.sampled_from(SCHEDULES), "compile": st.sampled_from(COMPILE_MODES),
     "device": st.sampled_from(["auto", "cpu", "mps"]) | st.from_regex(r"cuda(:(0|[1-9][0-9]{0,2}))?", fullmatch=True),
 }
@@ -134,6 +150,15 @@ def test_one_doubtful_value_is_accepted_exactly_when_the_rules_allow_it(field, b
         TrainConfig(**overrides)
     message = str(refused.value)
     assert message.startswith(field) and "\n" not in message
+
+
+@pytest.mark.parametrize("d_norm", D_NORMS)
+def test_wgan_needs_a_discriminator_without_batchnorm(d_norm):
+    if d_norm == "batch":
+        with pytest.raises(ConfigError, match="^loss='wgan'.*--d-norm"):
+            TrainConfig(loss="wgan", d_norm=d_norm)
+    else:
+        assert TrainConfig(loss="wgan", d_norm=d_norm).loss == "wgan"
 
 
 @pytest.mark.parametrize("field", sorted(FLOAT_RULES))

@@ -82,8 +82,8 @@ def final_state(cfg):
 
 
 def assert_same_state(a, b):
-    for key in ("G", "D"):
-        for k in a[key]:
+    for key in ("G", "D", "G_ema"):
+        for k in a[key] or {}:
             assert torch.equal(a[key][k], b[key][k]), f"{key}.{k} differs"
     for key in ("opt_d", "opt_g"):
         for pid, st in a[key]["state"].items():
@@ -102,7 +102,13 @@ def test_cpu_run_is_deterministic_for_a_seed(tiny_cfg, tmp_path):
         assert_same_state(final_state(a)[0], final_state(c)[0])
 
 
-@pytest.mark.parametrize("extra", [{}, {"d_dropout": 0.3, "schedule": "decay", "d_steps": 3}])
+QUALITY_PIECES = {"ema_decay": 0.9, "augment": "color,translation,cutout", "instance_noise": 0.1,
+                  "r1_gamma": 1.0, "r1_every": 2, "lr_decay": "cosine", "d_norm": "spectral", "loss": "hinge"}
+
+
+@pytest.mark.parametrize("extra", [{}, {"d_dropout": 0.3, "schedule": "decay", "d_steps": 3}, QUALITY_PIECES,
+                                   {"loss": "wgan", "d_norm": "none", "lr_d": 1e-4}],
+                         ids=["plain", "dropout-decay", "quality-pieces", "wgan-gp"])
 def test_resume_continues_exactly(tiny_cfg, tmp_path, extra):
     straight = tiny_cfg(out=str(tmp_path / "straight"), epochs=3, **extra)
     train(straight, progress=False)
@@ -261,3 +267,43 @@ def test_a_crash_while_writing_keeps_the_previous_checkpoint(tiny_cfg, monkeypat
     assert latest.read_bytes() == good
     assert load_checkpoint(latest)["epoch"] == 1
     assert [p.name for p in latest.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_ema_weights_are_saved_and_drive_the_samples(tiny_cfg):
+    from facegan.export import generator_from_checkpoint
+    from facegan.models import Generator
+    from facegan.sample import generate
+
+    cfg = tiny_cfg(ema_decay=0.5)
+    train(cfg, progress=False)
+    ckpt, samples = final_state(cfg)
+    assert ckpt["G_ema"] is not None
+    assert any(not torch.equal(ckpt["G_ema"][k], ckpt["G"][k]) for k in ckpt["G"] if "weight" in k)
+    G_ema = Generator(cfg.z_size, cfg.conv_dim, cfg.image_size)
+    G_ema.load_state_dict(ckpt["G_ema"])
+    assert np.array_equal(generate(G_ema, ckpt["fixed_z"]), samples[-1])  # samples come from G_ema
+    loaded, _ = generator_from_checkpoint(cfg.run_dir / "checkpoints/latest.pt")
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), G_ema.state_dict().values()))
+
+
+def test_linear_lr_decay_reaches_the_expected_rate(tiny_cfg):
+    cfg = tiny_cfg(epochs=2, lr_decay="linear")
+    train(cfg, progress=False)
+    ckpt, _ = final_state(cfg)
+    steps = ckpt["step"]
+    expected = cfg.lr_d * (1 - (steps - 1) / steps)  # the rate of the last step taken
+    assert ckpt["opt_d"]["param_groups"][0]["lr"] == pytest.approx(expected)
+
+
+def test_collapse_warnings_are_said_and_logged(tiny_cfg, monkeypatch):
+    import facegan.train as train_module
+    from facegan.monitor import CollapseMonitor
+
+    monkeypatch.setattr(train_module, "CollapseMonitor", lambda: CollapseMonitor(window=1, acc_threshold=0.0))
+    said = []
+    cfg = tiny_cfg()
+    train(cfg, progress=False, log=said.append)
+    rows = [json.loads(line) for line in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
+    warnings = [r["warning"] for r in rows if "warning" in r]
+    assert warnings and "winning" in warnings[0]
+    assert any(line.startswith("warning: D is winning") for line in said)
