@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
+import re
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -109,10 +112,6 @@ def _check(ok: bool, message: str) -> None:
 
 
 def validate(cfg: TrainConfig) -> None:
-    import numbers
-    import re
-    import sys
-
     # Configs also come from JSON and notebooks, where a "16" or a None would otherwise
     # surface later as a TypeError; bool is an int subclass, but True is no batch size.
     kinds = {"int": (numbers.Integral, "an integer"), "float": (numbers.Real, "a number"),

@@ -11,6 +11,8 @@ back `(train_d, train_g)`. Three schedules cover what the course's improvement l
 """
 from __future__ import annotations
 
+import math
+
 
 class FixedRatio:
     def __init__(self, k: int = 1):
@@ -66,8 +68,6 @@ def lr_factor(kind: str, progress: float) -> float:
     Computed from progress rather than kept as scheduler state, so a resumed run gets
     exactly the rates an uninterrupted one would.
     """
-    import math
-
     progress = min(max(progress, 0.0), 1.0)
     if kind == "linear":
         return 1.0 - progress

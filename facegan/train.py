@@ -373,6 +373,17 @@ def weights_fingerprint(*models: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+def _restore_latent_stream(z_gen: torch.Generator, state: torch.Tensor, rank: int) -> bool:
+    """Only rank 0's stream is saved, and a CPU state does not fit a CUDA generator."""
+    if rank > 0:
+        return False
+    try:
+        z_gen.set_state(state)
+        return True
+    except RuntimeError:
+        return False
+
+
 def _restore(cfg, run_dir: Path, D, G, d_opt, g_opt, pieces: dict, z_gen, dist, log):
     """Load latest.pt into the (unwrapped) networks and optimizers; returns where to continue."""
     ckpt = load_checkpoint(run_dir / "checkpoints/latest.pt")
@@ -385,11 +396,7 @@ def _restore(cfg, run_dir: Path, D, G, d_opt, g_opt, pieces: dict, z_gen, dist, 
         if hasattr(piece, "load_state_dict") and ckpt.get(name) is not None:
             piece.load_state_dict(ckpt[name])
     set_rng_state(ckpt["rng"])
-    try:
-        if dist.rank > 0:
-            raise RuntimeError("only rank 0's latent stream is saved")
-        z_gen.set_state(ckpt["z_generator"])
-    except RuntimeError:  # another device type, or another rank: the stream cannot carry over
+    if not _restore_latent_stream(z_gen, ckpt["z_generator"], dist.rank):
         z_gen.manual_seed(cfg.seed + 1 + 1000 * dist.rank + ckpt["step"])
         if not dist.enabled:
             log("note: resuming on a different device; the latent stream is reseeded, so this run "

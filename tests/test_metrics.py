@@ -87,7 +87,7 @@ def test_real_features_are_cached_by_content(tmp_path, sets, feats, monkeypatch)
     assert np.array_equal(first, feats["a"])
     monkeypatch.setattr(metrics, "inception_features", lambda *a, **k: pytest.fail("recomputed"))
     assert np.array_equal(metrics.cached_features(sets["a"], tmp_path), first)
-    with pytest.raises(BaseException):
+    with pytest.raises(pytest.fail.Exception, match="recomputed"):
         metrics.cached_features(sets["b"], tmp_path)  # other content is not served from the cache
 
 
