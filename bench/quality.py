@@ -3,8 +3,11 @@
 Both presets train on the same training split of the real CelebA subset for the same
 number of images seen, then their G (G_ema when the preset has one) is scored against a
 held-out split with the project's FID/KID at --n images.
-Run from the repo root:  .venv/bin/python bench/quality.py [--images 60000] [--n 2000] [--extra quality:r1_gamma=1]
-Prints both scores and their ratio, and writes bench/results/quality.json.
+Run from the repo root:  .venv/bin/python bench/quality.py [--images 60000] [--n 2000]
+Ablations are extra runs, each a label, a preset and overrides, scored in the same call:
+    .venv/bin/python bench/quality.py --run no-ema quality ema_decay=0 --run no-aug quality augment=none
+Prints every FID and its ratio to the first run's (course), and writes
+bench/results/quality.json (after each run) and bench/results/quality/LABEL.png (64 samples).
 Needs ../shared/data/processed-celeba-small-6k.zip.
 """
 from __future__ import annotations
@@ -20,9 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
+import numpy as np
+import torch
 
 SUBSET = ROOT.parent / "shared/data/processed-celeba-small-6k.zip"
+CACHE = ROOT / "bench/results/cache"  # image and feature caches, keyed by content, kept between calls
+GRIDS = ROOT / "bench/results/quality"
 
 
 def split_folders(work: Path, held_out: int) -> tuple[Path, Path]:
@@ -39,67 +45,79 @@ def split_folders(work: Path, held_out: int) -> tuple[Path, Path]:
     return train, test
 
 
-def parse_extra(items: list[str]) -> dict[str, dict]:
-    """--extra quality:r1_gamma=1 -> {"quality": {"r1_gamma": 1.0}} (for ablations)."""
+def parse_run(words: list[str]) -> tuple[str, str, dict]:
+    """["no-ema", "quality", "ema_decay=0"] -> ("no-ema", "quality", {"ema_decay": 0.0})."""
     from facegan.config import TrainConfig
     types = {f.name: f.type for f in TrainConfig.__dataclass_fields__.values()}
-    out: dict[str, dict] = {}
-    for item in items:
-        name, assignment = item.split(":", 1)
-        key, value = assignment.split("=", 1)
+    label, name, *assignments = words
+    overrides = {}
+    for item in assignments:
+        key, value = item.split("=", 1)
         cast = {"int": int, "float": float, "bool": lambda v: v.lower() in ("1", "true"), "str": str}[types[key]]
-        out.setdefault(name, {})[key] = cast(value)
-    return out
+        overrides[key] = cast(value)
+    return label, name, overrides
+
+
+def train_and_score(label, name, overrides, args, train_dir, held_out, work) -> dict:
+    from facegan.config import preset
+    from facegan.export import generator_from_checkpoint
+    from facegan.metrics import evaluate_generator
+    from facegan.sample import generate, image_grid, save_png
+    from facegan.train import train
+
+    n_train = len(list(train_dir.iterdir()))
+    probe = preset(name, image_size=args.image_size, **overrides)
+    epochs = max(1, math.ceil(args.images / (n_train // probe.batch_size * probe.batch_size)))
+    cfg = preset(name, data="folder", data_dir=str(train_dir), image_size=args.image_size, epochs=epochs,
+                 out=str(work / "runs" / label), cache_dir=str(CACHE), **overrides)
+    summary = train(cfg, progress=True)
+    G, _ = generator_from_checkpoint(cfg.run_dir / "checkpoints/latest.pt")
+    z = torch.randn(64, cfg.z_size, generator=torch.Generator().manual_seed(7))
+    save_png(GRIDS / f"{label}.png", image_grid(generate(G, z)), upscale=2)
+    scores = evaluate_generator(G, held_out, args.n, cfg.z_size, CACHE, progress=True)
+    return {**scores, "preset": name, "overrides": overrides, "images_seen": summary["images_seen"],
+            "seconds": summary["seconds"]}
+
+
+def report(results: dict) -> None:
+    runs = results["runs"]
+    base = next(iter(runs.values()))["fid"]
+    print(f"{'run':<22}{'FID':>9}{'ratio':>8}{'KID':>9}{'images seen':>13}{'train s':>9}")
+    for label, r in runs.items():
+        print(f"{label:<22}{r['fid']:>9.2f}{r['fid'] / base:>8.2f}{r['kid']:>9.4f}"
+              f"{r['images_seen']:>13}{r['seconds']:>9.0f}")
+    print("ratio = FID / FID of the first run; the target for quality is <= 0.6")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=60000, help="training images seen by each preset")
+    parser.add_argument("--images", type=int, default=60000, help="training images seen by each run")
     parser.add_argument("--n", type=int, default=2000, help="held-out images (and samples) for FID/KID")
-    parser.add_argument("--presets", default="course,quality")
-    parser.add_argument("--extra", action="append", default=[], help="PRESET:field=value overrides")
+    parser.add_argument("--run", nargs="+", action="append", metavar="LABEL PRESET [FIELD=VALUE]",
+                        help="a run to score; default: --run course course --run quality quality")
+    parser.add_argument("--skip-defaults", action="store_true", help="score only the --run runs")
     parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--out", default=str(ROOT / "bench/results/quality.json"), help="JSON results file")
     args = parser.parse_args()
     if not SUBSET.is_file():
         sys.exit(f"bench/quality.py needs {SUBSET}")
-
-    from facegan.config import preset
     from facegan.data import cached_image_array
-    from facegan.export import generator_from_checkpoint
-    from facegan.metrics import evaluate_generator
-    from facegan.train import train
 
-    extra = parse_extra(args.extra)
+    runs = ([] if args.skip_defaults else [["course", "course"], ["quality", "quality"]]) + (args.run or [])
+    runs = [parse_run(words) for words in runs]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results = {"images": args.images, "n": args.n, "runs": {}}
     work = Path(tempfile.mkdtemp(prefix="facegan-quality-"))
-    results = {"images": args.images, "n": args.n, "presets": {}}
     try:
         train_dir, test_dir = split_folders(work, args.n)
-        held_out = np.asarray(cached_image_array(test_dir, args.image_size, work / "cache", progress=False))
-        n_train = len(list(train_dir.iterdir()))
-        for name in args.presets.split(","):
-            probe = preset(name, image_size=args.image_size, **extra.get(name, {}))
-            epochs = max(1, math.ceil(args.images / (n_train // probe.batch_size * probe.batch_size)))
-            cfg = preset(name, data="folder", data_dir=str(train_dir), image_size=args.image_size,
-                         epochs=epochs, out=str(work / "runs" / name), cache_dir=str(work / "cache"),
-                         **extra.get(name, {}))
-            summary = train(cfg, progress=True)
-            G, _ = generator_from_checkpoint(cfg.run_dir / "checkpoints/latest.pt")
-            scores = evaluate_generator(G, held_out, args.n, cfg.z_size, work / "cache", progress=True)
-            results["presets"][name] = {**scores, "images_seen": summary["images_seen"],
-                                        "seconds": summary["seconds"], "overrides": extra.get(name, {})}
+        held_out = np.asarray(cached_image_array(test_dir, args.image_size, CACHE, progress=False))
+        for label, name, overrides in runs:
+            results["runs"][label] = train_and_score(label, name, overrides, args, train_dir, held_out, work)
+            out.write_text(json.dumps(results, indent=2) + "\n")  # partial results survive a stop
+            report(results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{'preset':<12}{'FID':>10}{'KID':>10}{'images seen':>14}{'train s':>10}")
-    for name, r in results["presets"].items():
-        print(f"{name:<12}{r['fid']:>10.2f}{r['kid']:>10.4f}{r['images_seen']:>14}{r['seconds']:>10.0f}")
-    names = list(results["presets"])
-    if len(names) == 2:
-        a, b = (results["presets"][k]["fid"] for k in names)
-        results["ratio"] = b / a
-        print(f"FID ratio {names[1]} / {names[0]}: {b / a:.2f} (target <= 0.6)")
-    out = ROOT / "bench/results/quality.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""`python -m facegan <command>`: train, evaluate, export, view, synth. A thin layer over the library.
+"""`python -m facegan <command>`: train, sample, interpolate, evaluate, export, report, serve, view, synth.
+
+A thin layer over the library.
 
 The train options are derived from TrainConfig's fields, so every config value has a
 typed flag with help, and unknown flags are rejected.
@@ -113,7 +115,75 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_generator
 
     out = export_generator(args.checkpoint, args.out)
-    print(f"wrote {out} and {out.with_suffix('.json')}")
+    print(f"wrote {out}, {out.with_suffix('.json')} and {out.with_suffix('.pt2')}")
+    print(f"sample it with torch alone:  G = torch.export.load({str(out.with_suffix('.pt2'))!r}).module(); "
+          f"faces = G(torch.randn(16, {json.loads(out.with_suffix('.json').read_text())['z_size']}))")
+    return 0
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: give integers separated by commas, e.g. --seeds 1,2,3") from None
+    if any(seed < 0 for seed in seeds):
+        raise ConfigError(f"--seeds {text!r}: seeds are non-negative integers")
+    return seeds
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .export import load_generator
+    from .sample import faces_from_seeds, image_grid, save_png
+
+    if args.n < 1 or args.seed < 0:
+        raise ConfigError(f"--n {args.n} --seed {args.seed}: need n >= 1 and a non-negative seed")
+    G = load_generator(args.checkpoint)
+    seeds = list(range(args.seed, args.seed + args.n))
+    faces = faces_from_seeds(G, seeds, args.truncation)
+    out = Path(args.out)
+    if out.suffix.lower() == ".png":
+        save_png(out, image_grid(faces, nrow=args.nrow), upscale=args.upscale)
+        print(f"wrote a grid of {args.n} faces (seeds {seeds[0]}..{seeds[-1]}, row by row) to {out}")
+    else:
+        for seed, face in zip(seeds, faces):
+            save_png(out / f"seed{seed:06d}.png", face, upscale=args.upscale)
+        print(f"wrote {args.n} faces to {out}/seed{seeds[0]:06d}.png .. seed{seeds[-1]:06d}.png")
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from .export import load_generator
+    from .sample import image_grid, save_gif, save_png, walk_faces
+
+    G = load_generator(args.checkpoint)
+    seeds = parse_seeds(args.seeds)
+    out = Path(args.out)
+    out = out.with_suffix("") if out.suffix.lower() in (".png", ".gif") else out
+    grid_path, gif_path = out.parent / (out.name + ".png"), out.parent / (out.name + ".gif")
+    rows = walk_faces(G, seeds, args.steps, args.truncation)
+    save_png(grid_path, image_grid(rows.reshape(-1, *rows.shape[2:]), nrow=args.steps), upscale=args.upscale)
+    # The animation returns to the first face, so it loops without a jump.
+    cycle = walk_faces(G, seeds, args.steps, args.truncation, loop=True)[:, :-1]
+    save_gif(gif_path, cycle.reshape(-1, *cycle.shape[2:]), seconds_per_frame=args.frame_seconds,
+             upscale=args.upscale)
+    print(f"wrote {grid_path} (one row per pair of seeds) and {gif_path} ({cycle.shape[0] * cycle.shape[1]} frames)")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise ConfigError(f"{run_dir} has no config.json; give the folder of a run (e.g. runs/demo)")
+    print(f"wrote {write_report(run_dir)}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    serve(args.checkpoint, args.host, args.port, open_browser=args.open)
     return 0
 
 
@@ -145,6 +215,43 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(p)
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("sample", help="faces from a checkpoint or export: a grid PNG or a folder of PNGs",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="a .pt checkpoint (EMA weights when present) or a "
+                                                       ".safetensors export")
+    p.add_argument("--n", type=int, default=64, help="how many faces")
+    p.add_argument("--seed", type=int, default=0, help="face i is seed+i, the same face every time")
+    p.add_argument("--truncation", type=float, default=None,
+                   help="redraw latent coordinates beyond this (e.g. 1.5): less variety, fewer failures")
+    p.add_argument("--out", required=True, help="grid.png for a grid, or a folder for one PNG per face")
+    p.add_argument("--nrow", type=int, default=8, help="faces per grid row")
+    p.add_argument("--upscale", type=int, default=2, help="nearest-neighbour enlargement of the PNGs")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("interpolate", help="a latent walk between seeds: a grid PNG and a looping GIF",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="a .pt checkpoint or a .safetensors export")
+    p.add_argument("--seeds", required=True, help="faces to walk through, e.g. 1,2,3 (the faces "
+                                                  "`sample --seed 1` puts first)")
+    p.add_argument("--steps", type=int, default=30, help="frames from one face to the next, both included")
+    p.add_argument("--truncation", type=float, default=None)
+    p.add_argument("--out", required=True, help="walk writes walk.png and walk.gif")
+    p.add_argument("--frame-seconds", type=float, default=0.08, help="GIF frame duration")
+    p.add_argument("--upscale", type=int, default=2)
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("report", help="(re)write RUN_DIR/report.html, one self-contained page for a run")
+    p.add_argument("run_dir")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("serve", help="a local web page to explore a generator: seeds, truncation, walks",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="a .pt checkpoint or a .safetensors export")
+    p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 shares it on your network (no authentication)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--open", action="store_true", help="open the page in the default browser")
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("view", help="plot a run's train_samples.pkl as the course's view_samples does")
     p.add_argument("run_dir")
     p.add_argument("--epoch", type=int, default=-1, help="which epoch's samples (-1: the last)")
@@ -162,9 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default="data/cache", help="decoded images and real features are cached here")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("export", help="write a checkpoint's generator as safetensors plus its config")
+    p = sub.add_parser("export", help="write a checkpoint's generator as safetensors plus its config, "
+                                      "and as a torch.export program (.pt2) that needs only torch")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--out", required=True, help="e.g. g.safetensors (g.json is written beside it)")
+    p.add_argument("--out", required=True, help="e.g. g.safetensors (g.json and g.pt2 are written beside it)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("synth", help="write procedural synthetic faces to a folder of PNGs")

@@ -81,6 +81,8 @@ class TrainConfig:
     eval_every: int = opt(0, "epochs between FID/KID/SWD rows in metrics.jsonl; 0 turns evaluation off")
     eval_n: int = opt(500, "real and generated images per evaluation (FID needs thousands to compare runs)")
     keep_checkpoints: int = opt(2, "per-epoch snapshots kept besides latest.pt")
+    tensorboard: bool = opt(False, "also log losses, sample grids and FID to RUN_DIR/tensorboard "
+                                   "(needs: pip install tensorboard)")
     num_workers: int = opt(0, "only for the PIL-decoding course dataloader")
 
     def __post_init__(self):

@@ -3,6 +3,12 @@
     g.safetensors   the generator's state_dict (EMA weights when the run has them); the
                     TrainConfig rides along in the file's metadata under "facegan_config"
     g.json          the same config, readable, beside it
+    g.pt2           the same generator as a torch.export program (a JSON graph and raw
+                    weights), so someone without facegan can sample it with torch alone:
+
+        import torch
+        G = torch.export.load("g.pt2").module()
+        faces = (G(torch.randn(16, 100)) + 1) / 2  # 16 RGB faces, (16, 3, 64, 64), in [0, 1]
 """
 from __future__ import annotations
 
@@ -37,7 +43,19 @@ def export_generator(checkpoint: str | Path, out: str | Path) -> Path:
     out = Path(out)
     atomic_write_bytes(out, save(tensors, metadata={"format": FORMAT, "facegan_config": config}))
     atomic_write_text(out.with_suffix(".json"), json.dumps(cfg.to_dict(), indent=2) + "\n")
+    export_program(G, out.with_suffix(".pt2"))
     return out
+
+
+def export_program(G: Generator, path: Path) -> None:
+    """G as a torch.export program with a free batch size, written atomically."""
+    import io
+
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.export.export(G.eval(), (torch.randn(2, G.z_size),), dynamic_shapes=({0: batch},))
+    buf = io.BytesIO()
+    torch.export.save(program, buf)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Generator:
@@ -58,3 +76,11 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Gener
     G = Generator(cfg["z_size"], cfg["conv_dim"], cfg["image_size"])
     G.load_state_dict(tensors)
     return G.to(device).eval()
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
+    """A Generator in eval mode from either a training checkpoint (.pt, EMA weights when present)
+    or an exported .safetensors file: every command that only samples accepts both."""
+    if Path(path).suffix == ".safetensors":
+        return load_exported(path, device)
+    return generator_from_checkpoint(path, device)[0]

@@ -15,10 +15,14 @@ from matplotlib.figure import Figure
 from .io import atomic_write_bytes
 
 
-def save_figure(fig: Figure, path: Path | str, dpi: int = 100) -> None:
+def figure_png(fig: Figure, dpi: int = 100) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def save_figure(fig: Figure, path: Path | str, dpi: int = 100) -> None:
+    atomic_write_bytes(path, figure_png(fig, dpi))
 
 
 def view_samples(epoch: int, samples: list[np.ndarray], nrows: int = 2, ncols: int = 8) -> Figure:
@@ -61,4 +65,24 @@ def plot_losses(rows: list[dict]) -> Figure:
     acc_lines = acc_ax.get_legend_handles_labels()
     ax.legend(lines[0] + acc_lines[0], lines[1] + acc_lines[1], loc="upper center",
               bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)  # below: curves fill the axes
+    return fig
+
+
+def plot_scores(rows: list[dict]) -> Figure:
+    """FID (and KID) against images seen, from the evaluation rows of metrics.jsonl."""
+    rows = [r for r in rows if "fid" in r]
+    fig = Figure(figsize=(9, 4))
+    ax = fig.subplots()
+    images = [r["images"] for r in rows]
+    ax.plot(images, [r["fid"] for r in rows], "o-", label="FID")
+    ax.set_xlabel("training images seen")
+    ax.set_ylabel(f"FID (n={rows[-1]['eval_n']}, lower is better)" if rows else "FID")
+    ax.set_title("Sample quality over training")
+    ax.grid(alpha=0.3)
+    kid_ax = ax.twinx()
+    kid_ax.plot(images, [r["kid"] for r in rows], "s--", color="grey", alpha=0.7, label="KID")
+    kid_ax.set_ylabel("KID")
+    lines, labels = ax.get_legend_handles_labels()
+    kid_lines, kid_labels = kid_ax.get_legend_handles_labels()
+    ax.legend(lines + kid_lines, labels + kid_labels, loc="upper right")
     return fig

@@ -30,6 +30,50 @@ def sample_z(n: int, z_size: int, generator: torch.Generator | None = None,
     return torch.randn(n, z_size, generator=generator, device=gen_device).to(device)
 
 
+# Coordinates beyond the truncation are redrawn: below this, that redrawing would (nearly) never end.
+MIN_TRUNCATION = 0.05
+
+
+def latents_for_seeds(seeds: list[int], z_size: int, truncation: float | None = None) -> torch.Tensor:
+    """One z per seed, each from its own generator: seed s is the same face whatever else is drawn.
+
+    `truncation` t redraws every coordinate with |z| > t (the truncation trick of BigGAN):
+    samples move toward the typical face, trading variety for fidelity.
+    """
+    if truncation is not None and not truncation >= MIN_TRUNCATION:
+        raise ValueError(f"truncation={truncation}: must be at least {MIN_TRUNCATION} (about 0.5 to 1 "
+                         f"is usual; omit it for none)")
+    rows = []
+    for seed in seeds:
+        gen = torch.Generator().manual_seed(int(seed))
+        z = torch.randn(z_size, generator=gen)
+        while truncation is not None and (outside := z.abs() > truncation).any():
+            z[outside] = torch.randn(int(outside.sum()), generator=gen)
+        rows.append(z)
+    return torch.stack(rows)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation: Gaussian z lives near a sphere, and a straight line between
+    two points cuts through its low-density interior (faces fade out mid-way)."""
+    a_unit, b_unit = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((a_unit * b_unit).sum(-1, keepdim=True).clamp(-1, 1))
+    t = torch.as_tensor(t, dtype=a.dtype)
+    if float(omega.abs().max()) < 1e-6:  # (nearly) the same direction: the line is the arc
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def latent_walk(keys: torch.Tensor, steps: int, loop: bool = False) -> torch.Tensor:
+    """(K, z) key latents -> (segments, steps, z): slerp from each key to the next (and back
+    to the first when `loop`), endpoints included."""
+    if steps < 2:
+        raise ValueError(f"steps={steps}: a walk needs at least 2 steps per segment")
+    ends = torch.cat([keys[1:], keys[:1]]) if loop else keys[1:]
+    ts = torch.linspace(0, 1, steps)[:, None]
+    return torch.stack([slerp(a[None], b[None], ts) for a, b in zip(keys, ends)])
+
+
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """(B, 3, H, W) in [-1, 1] -> (B, H, W, 3) uint8."""
     x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
@@ -46,6 +90,27 @@ def generate(G: torch.nn.Module, z: torch.Tensor) -> np.ndarray:
         return to_uint8(G(z))
     finally:
         G.train(was_training)
+
+
+def generate_in_chunks(G: torch.nn.Module, z: torch.Tensor, chunk: int = 256) -> np.ndarray:
+    """`generate` over many latents without holding every activation at once."""
+    device = next(G.parameters()).device
+    return np.concatenate([generate(G, part.to(device)) for part in z.split(chunk)])
+
+
+def faces_from_seeds(G: torch.nn.Module, seeds: list[int], truncation: float | None = None) -> np.ndarray:
+    """(len(seeds), H, W, 3) uint8: face i is the one seed i always gives."""
+    return generate_in_chunks(G, latents_for_seeds(seeds, G.z_size, truncation))
+
+
+def walk_faces(G: torch.nn.Module, seeds: list[int], steps: int, truncation: float | None = None,
+               loop: bool = False) -> np.ndarray:
+    """(segments, steps, H, W, 3) uint8: faces along slerp paths from seed to seed."""
+    if len(seeds) < 2:
+        raise ValueError(f"seeds={seeds}: a walk needs at least two seeds, e.g. --seeds 1,2,3")
+    path = latent_walk(latents_for_seeds(seeds, G.z_size, truncation), steps, loop)
+    faces = generate_in_chunks(G, path.flatten(0, 1))
+    return faces.reshape(*path.shape[:2], *faces.shape[1:])
 
 
 def image_grid(images: np.ndarray, nrow: int | None = None, pad: int = 2) -> np.ndarray:
@@ -66,6 +131,17 @@ def save_png(path: Path | str, image: np.ndarray, upscale: int = 1) -> None:
         im = im.resize((im.width * upscale, im.height * upscale), Image.NEAREST)
     buf = io.BytesIO()
     im.save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def save_gif(path: Path | str, frames: np.ndarray, seconds_per_frame: float = 0.08, upscale: int = 1) -> None:
+    """(N, H, W, 3) uint8 frames -> a looping animated GIF, written atomically."""
+    ims = [Image.fromarray(f) for f in frames]
+    if upscale > 1:
+        ims = [im.resize((im.width * upscale, im.height * upscale), Image.NEAREST) for im in ims]
+    buf = io.BytesIO()
+    ims[0].save(buf, format="GIF", save_all=True, append_images=ims[1:], loop=0,
+                duration=round(seconds_per_frame * 1000))
     atomic_write_bytes(path, buf.getvalue())
 
 

@@ -35,6 +35,8 @@ from .monitor import CollapseMonitor
 from .models import build_models
 from .plots import plot_losses, read_metrics, save_figure
 from .sample import generate, image_grid, load_train_samples, sample_z, save_png, save_train_samples
+from .report import write_report
+from .runlog import RunLog
 from .schedules import build_schedule, lr_factor, set_learning_rates
 
 
@@ -198,7 +200,7 @@ def _snapshot(cfg, D, G, d_opt, g_opt, fixed_z, z_gen, pieces: dict, epoch, step
 
 # Fields that may differ between a checkpoint and the run resuming it.
 RESUMABLE_CHANGES = {"epochs", "device", "out", "name", "log_every", "keep_checkpoints", "num_workers",
-                     "eval_every", "eval_n", "fast", "amp", "compile", "sync_bn"}
+                     "eval_every", "eval_n", "fast", "amp", "compile", "sync_bn", "tensorboard"}
 # The optional stateful parts a snapshot carries, by checkpoint key.
 PIECES = ("G_ema", "schedule", "augmenter", "monitor")
 
@@ -288,6 +290,7 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
     fixed_z = fixed_z.to(device)
     if dist.is_main:
         cfg.save(run_dir / "config.json")
+    runlog = RunLog(run_dir, cfg.tensorboard) if dist.is_main else None
     # Wrap after restoring, so DDP broadcasts the restored weights from rank 0.
     D_step = accel.maybe_compile(dist.wrap(D, cfg.sync_bn), cfg.compile)
     G_step = accel.maybe_compile(dist.wrap(G, cfg.sync_bn), cfg.compile)
@@ -316,7 +319,7 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
                 stats = train_step(real, D_step, G_step, d_opt, g_opt, z, cfg.loss, real_target,
                                    train_d, train_g, use_amp, augment, d_penalty)
                 if ema is not None and train_g:
-                    ema.update(G)
+                    ema.update(G, step)
                 if needs_acc:  # the gate needs D's accuracy now; other schedules avoid this sync
                     d_acc_running = 0.9 * d_acc_running + 0.1 * stats["d_acc"].item()
                 running.add(stats)
@@ -324,37 +327,41 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
                 images_seen += len(real) * dist.world_size  # counted over all ranks
                 bar.update()
                 if step % cfg.log_every == 0:
-                    _watch(monitor.observe_losses, _log(running, dist, run_dir, epoch, step, images_seen,
-                                                        started, bar), dist, run_dir, step, log)
+                    _watch(monitor.observe_losses, _log(running, dist, runlog, epoch, step, images_seen,
+                                                        started, bar), dist, runlog, step, log)
                 # Under DDP every rank must stop at the same step, so they agree at log steps.
                 if (not dist.enabled or step % cfg.log_every == 0) and dist.any(stop.signum is not None):
                     bar.close()
-                    _save_interrupted(stop.signum or signal.SIGTERM, running, dist, run_dir, epoch, batch + 1,
+                    _save_interrupted(stop.signum or signal.SIGTERM, running, dist, runlog, epoch, batch + 1,
                                       step, images_seen, started, bar, ckpt_dir / "latest.pt",
                                       _snapshot(cfg, D, G, d_opt, g_opt, fixed_z, z_gen, pieces, epoch,
                                                 step, images_seen, batch=batch + 1))
             if running.counts:  # flush a partial interval so every epoch is in the log
-                _watch(monitor.observe_losses, _log(running, dist, run_dir, epoch, step, images_seen,
-                                                    started, bar), dist, run_dir, step, log)
+                _watch(monitor.observe_losses, _log(running, dist, runlog, epoch, step, images_seen,
+                                                    started, bar), dist, runlog, step, log)
             if dist.is_main:
                 samples.append(generate(sampler, fixed_z))
                 _end_of_epoch(run_dir, samples, epoch)
-                _watch(monitor.observe_samples, samples[-1], dist, run_dir, step, log)
+                runlog.image("samples", image_grid(samples[-1], nrow=8), step)
+                _watch(monitor.observe_samples, samples[-1], dist, runlog, step, log)
                 save_checkpoint(ckpt_dir / "latest.pt", _snapshot(cfg, D, G, d_opt, g_opt, fixed_z, z_gen,
                                                                   pieces, epoch + 1, step, images_seen))
                 _keep_epoch_snapshot(ckpt_dir, epoch + 1, cfg.keep_checkpoints)
                 if cfg.eval_every and (epoch + 1) % cfg.eval_every == 0:
-                    _evaluate(cfg, sampler, images, run_dir, epoch, step, images_seen, progress, log)
+                    _evaluate(cfg, sampler, images, runlog, epoch, step, images_seen, progress, log)
+                write_report(run_dir)
             dist.barrier()
             epochs_done = epoch + 1
             if should_stop is not None and should_stop(epochs_done):
                 break
     bar.close()
+    if runlog is not None:
+        runlog.close()
     return {"run_dir": str(run_dir), "epochs": epochs_done, "steps": step,
             "weights_sha1": weights_fingerprint(D, G),
             "images_seen": images_seen, "seconds": round(time.time() - started, 1),
             "grid": str(samples_dir / f"epoch_{len(samples):03d}.png"),
-            "losses": str(run_dir / "losses.png")}
+            "losses": str(run_dir / "losses.png"), "report": str(run_dir / "report.html")}
 
 
 def weights_fingerprint(*models: torch.nn.Module) -> str:
@@ -412,31 +419,31 @@ def _restore(cfg, run_dir: Path, D, G, d_opt, g_opt, pieces: dict, z_gen, dist, 
     return ckpt["epoch"], batch, ckpt["step"], ckpt["images_seen"], samples, ckpt["fixed_z"]
 
 
-def _log(running: RunningStats, dist, run_dir: Path, epoch: int, step: int, images_seen: int,
+def _log(running: RunningStats, dist, runlog, epoch: int, step: int, images_seen: int,
          started: float, bar) -> None:
     row = _log_row(dist.mean(running.read()), epoch, step, images_seen, started)
     if dist.is_main:
-        _append_metrics(run_dir / "metrics.jsonl", row)
+        runlog.append(row)
     bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row.get('g_loss', float('nan')):.3f}",
                     acc=f"{row['d_acc']:.2f}")
     return row
 
 
-def _watch(observe, observed, dist, run_dir: Path, step: int, log) -> None:
+def _watch(observe, observed, dist, runlog, step: int, log) -> None:
     """Pass a log row or the epoch's samples to the collapse monitor; say and log what it finds."""
     if not dist.is_main:
         return
     warning = observe(observed)
     if warning:
         log(f"warning: {warning}")
-        _append_metrics(run_dir / "metrics.jsonl", {"step": step, "warning": warning})
+        runlog.append({"step": step, "warning": warning})
 
 
-def _save_interrupted(signum: int, running: RunningStats, dist, run_dir: Path, epoch: int, batch: int,
+def _save_interrupted(signum: int, running: RunningStats, dist, runlog, epoch: int, batch: int,
                       step: int, images_seen: int, started: float, bar, path: Path, snapshot: dict):
     """Checkpoint mid-epoch and stop; resuming continues from the very next batch."""
     if running.counts:
-        _log(running, dist, run_dir, epoch, step, images_seen, started, bar)
+        _log(running, dist, runlog, epoch, step, images_seen, started, bar)
     if dist.is_main:
         save_checkpoint(path, snapshot)
     dist.barrier()
@@ -445,14 +452,14 @@ def _save_interrupted(signum: int, running: RunningStats, dist, run_dir: Path, e
                                  f"checkpoint saved to {path}; continue with --resume")
 
 
-def _evaluate(cfg, G, images, run_dir: Path, epoch: int, step: int, images_seen: int,
+def _evaluate(cfg, G, images, runlog, epoch: int, step: int, images_seen: int,
               progress: bool, log) -> None:
     """FID/KID/SWD of the current G against the training images, as a metrics.jsonl row."""
     from .metrics import evaluate_generator
 
     scores = evaluate_generator(G, images, cfg.eval_n, cfg.z_size, cfg.cache_dir, seed=cfg.seed,
                                 device=cfg.device, progress=progress)
-    _append_metrics(run_dir / "metrics.jsonl", {
+    runlog.append({
         "step": step, "epoch": epoch + 1, "images": images_seen, "eval_n": scores["n"],
         **{k: round(scores[k], 6) for k in ("fid", "kid", "kid_std", "swd")}})
     log(f"epoch {epoch + 1}: FID {scores['fid']:.2f}  KID {scores['kid']:.4f}  SWD {scores['swd']:.1f}"
@@ -467,11 +474,6 @@ def _log_row(stats: dict, epoch: int, step: int, images_seen: int, started: floa
                             f"rates or try --loss ls, then start again or resume")
     return {"step": step, "epoch": epoch + 1, "images": images_seen,
             "time": round(time.time() - started, 2), **{k: round(v, 5) for k, v in stats.items()}}
-
-
-def _append_metrics(path: Path, row: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(row) + "\n")
 
 
 def _truncate_metrics(path: Path, step: int) -> None:

@@ -45,3 +45,33 @@ def test_foreign_or_corrupt_files_are_refused(tmp_path):
     save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(CheckpointError, match="not a facegan generator"):
         load_exported(tmp_path / "other.safetensors")
+
+
+def test_the_readme_snippet_samples_an_export_with_torch_alone(checkpoint, tmp_path):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    snippet = re.search(r"<!-- export-snippet -->\n```python\n(.*?)```", readme, re.S).group(1)
+    assert len(snippet.strip().splitlines()) == 3
+    main(["export", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "g.safetensors")])
+    _, cfg = generator_from_checkpoint(checkpoint)
+    snippet = snippet.replace("torch.randn(16, 100)", f"torch.randn(16, {cfg.z_size})")
+    check = (snippet + "\nassert faces.shape == (16, 3, %d, %d), faces.shape\n"
+             "assert 0 <= float(faces.min()) and float(faces.max()) <= 1\n"
+             "import importlib.util; assert importlib.util.find_spec('facegan') is None\n"
+             % (cfg.image_size, cfg.image_size))
+    # -I: no cwd, PYTHONPATH or user site on sys.path, so facegan cannot be imported
+    done = subprocess.run([sys.executable, "-I", "-c", check], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_program_export_matches_the_generator_at_any_batch_size(checkpoint, tmp_path):
+    main(["export", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "g.safetensors")])
+    program = torch.export.load(str(tmp_path / "g.pt2")).module()
+    G, cfg = generator_from_checkpoint(checkpoint)
+    for batch in (1, 7):
+        z = torch.randn(batch, cfg.z_size)
+        assert torch.allclose(program(z), G(z), atol=1e-6)

@@ -1,0 +1,190 @@
+"""Using a trained generator: sample, interpolate, report, TensorBoard (issue 9)."""
+import re
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from facegan.cli import main
+from facegan.export import generator_from_checkpoint
+from facegan.sample import (faces_from_seeds, latent_walk, latents_for_seeds, slerp, walk_faces)
+from facegan.train import train
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from facegan.config import preset
+    tmp = tmp_path_factory.mktemp("sample")
+    cfg = preset("tiny", out=str(tmp / "run"), cache_dir=str(tmp / "cache"), epochs=2, ema_decay=0.9)
+    train(cfg, progress=False)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def checkpoint(run):
+    return run.run_dir / "checkpoints/latest.pt"
+
+
+def read_png(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def test_a_seed_is_always_the_same_face_whatever_else_is_drawn():
+    alone = latents_for_seeds([5], 16)
+    among = latents_for_seeds([3, 4, 5, 6], 16)
+    assert torch.equal(alone[0], among[2])
+    assert not torch.equal(among[0], among[1])
+
+
+def test_truncation_bounds_every_coordinate_and_keeps_the_distribution_symmetric():
+    z = latents_for_seeds(list(range(200)), 32, truncation=0.8)
+    assert z.abs().max() <= 0.8
+    assert abs(float(z.mean())) < 0.05 and float(z.std()) > 0.4  # redrawn, not clamped to the edge
+    assert (z.abs() > 0.79).float().mean() < 0.05  # clamping would pile values up at +-0.8
+    with pytest.raises(ValueError, match="at least 0.05"):
+        latents_for_seeds([1], 8, truncation=0.0)
+
+
+def test_slerp_follows_the_arc_between_its_ends():
+    a, b = latents_for_seeds([1, 2], 64)
+    assert torch.allclose(slerp(a, b, 0.0), a, atol=1e-5) and torch.allclose(slerp(a, b, 1.0), b, atol=1e-5)
+    mid = slerp(a, b, 0.5)
+    # On the arc the norm stays between the ends'; the straight line's midpoint falls well inside.
+    assert min(a.norm(), b.norm()) - 1e-4 <= mid.norm() <= max(a.norm(), b.norm()) + 1e-4
+    assert ((a + b) / 2).norm() < 0.8 * mid.norm()
+    u, v = a / a.norm(), b / b.norm()
+    unit_mid = slerp(u, v, 0.25)  # on the unit sphere: a quarter of the angle, and norm 1
+    assert float(unit_mid.norm()) == pytest.approx(1, abs=1e-5)
+    angle = lambda x, y: float(torch.acos((x @ y).clamp(-1, 1)))  # noqa: E731
+    assert angle(u, unit_mid) == pytest.approx(angle(u, v) / 4, abs=1e-4)
+    assert torch.allclose(slerp(a, a, 0.3), a, atol=1e-6)  # same point: no division by sin(0)
+
+
+def test_latent_walk_shapes_and_loop():
+    keys = latents_for_seeds([1, 2, 3], 8)
+    walk = latent_walk(keys, 5)
+    assert walk.shape == (2, 5, 8)
+    assert torch.allclose(walk[0, -1], walk[1, 0]) and torch.allclose(walk[1, -1], keys[2], atol=1e-5)
+    loop = latent_walk(keys, 5, loop=True)
+    assert loop.shape == (3, 5, 8) and torch.allclose(loop[-1, -1], keys[0], atol=1e-5)
+
+
+def test_sample_grid_is_reproducible_and_uses_the_ema_weights(checkpoint, tmp_path, run):
+    args = ["sample", "--checkpoint", str(checkpoint), "--n", "6", "--seed", "7", "--nrow", "3",
+            "--upscale", "1"]
+    assert main([*args, "--out", str(tmp_path / "a.png")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b.png")]) == 0
+    grid = read_png(tmp_path / "a.png")
+    assert np.array_equal(grid, read_png(tmp_path / "b.png"))
+    size, pad = run.image_size, 2
+    assert grid.shape == (2 * (size + pad) + pad, 3 * (size + pad) + pad, 3)
+    G_ema, _ = generator_from_checkpoint(checkpoint)  # G_ema when the run has one
+    first = faces_from_seeds(G_ema, [7])[0]
+    assert np.array_equal(grid[pad:pad + size, pad:pad + size], first)
+    ckpt = torch.load(checkpoint, weights_only=True)
+    assert ckpt["G_ema"] is not None
+    assert any(not torch.equal(ckpt["G_ema"][k], ckpt["G"][k]) for k in ckpt["G"] if "weight" in k)
+
+
+def test_sample_to_a_folder_names_each_face_by_its_seed(checkpoint, tmp_path):
+    out = tmp_path / "faces"
+    assert main(["sample", "--checkpoint", str(checkpoint), "--n", "3", "--seed", "40", "--out", str(out),
+                 "--upscale", "1"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["seed000040.png", "seed000041.png", "seed000042.png"]
+    G, _ = generator_from_checkpoint(checkpoint)
+    assert np.array_equal(read_png(out / "seed000041.png"), faces_from_seeds(G, [41])[0])
+    # and a seed's face in the folder equals that seed's face in a grid starting elsewhere
+    main(["sample", "--checkpoint", str(checkpoint), "--n", "2", "--seed", "41", "--out",
+          str(tmp_path / "g.png"), "--upscale", "1"])
+    assert np.array_equal(read_png(tmp_path / "g.png")[2:2 + G.image_size, 2:2 + G.image_size],
+                          read_png(out / "seed000041.png"))
+
+
+def test_sample_accepts_an_exported_generator(checkpoint, tmp_path):
+    export = tmp_path / "g.safetensors"
+    main(["export", "--checkpoint", str(checkpoint), "--out", str(export)])
+    for source, name in ((checkpoint, "a.png"), (export, "b.png")):
+        main(["sample", "--checkpoint", str(source), "--n", "4", "--out", str(tmp_path / name)])
+    assert np.array_equal(read_png(tmp_path / "a.png"), read_png(tmp_path / "b.png"))
+
+
+def test_interpolate_writes_a_grid_and_a_looping_gif(checkpoint, tmp_path, capsys):
+    assert main(["interpolate", "--checkpoint", str(checkpoint), "--seeds", "1,2,3", "--steps", "6",
+                 "--out", str(tmp_path / "walk"), "--upscale", "1"]) == 0
+    G, _ = generator_from_checkpoint(checkpoint)
+    size, pad = G.image_size, 2
+    grid = read_png(tmp_path / "walk.png")
+    assert grid.shape == (2 * (size + pad) + pad, 6 * (size + pad) + pad, 3)  # a row per pair
+    ends = faces_from_seeds(G, [1, 2, 3])
+    tile = lambda r, c: grid[pad + r * (size + pad):pad + r * (size + pad) + size,  # noqa: E731
+                             pad + c * (size + pad):pad + c * (size + pad) + size]
+    assert np.array_equal(tile(0, 0), ends[0]) and np.array_equal(tile(1, 5), ends[2])
+    gif = Image.open(tmp_path / "walk.gif")
+    assert gif.n_frames == 3 * 5  # 3 segments (back to seed 1), the shared endpoint shown once
+    assert gif.info.get("loop") == 0
+    frames = []
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        frames.append(np.asarray(gif.convert("RGB"), dtype=np.int16))
+    # consecutive frames change gradually: a walk, not a slideshow
+    steps = [np.abs(a - b).mean() for a, b in zip(frames, frames[1:])]
+    assert max(steps) < 0.5 * np.abs(frames[0] - frames[5]).mean() + 1
+    assert "walk.gif" in capsys.readouterr().out
+
+
+def test_walk_rejects_one_seed_and_bad_seed_lists(checkpoint, tmp_path, capsys):
+    G, _ = generator_from_checkpoint(checkpoint)
+    with pytest.raises(ValueError, match="at least two seeds"):
+        walk_faces(G, [1], 5)
+    assert main(["interpolate", "--checkpoint", str(checkpoint), "--seeds", "1,x", "--out",
+                 str(tmp_path / "w")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--seeds" in err and "1,2,3" in err
+
+
+def test_the_run_report_is_one_self_contained_page(run):
+    html = (run.run_dir / "report.html").read_text()
+    assert "<h2>Losses</h2>" in html and "Samples by epoch" in html and "<h2>Config</h2>" in html
+    # latest grid + loss plot + one grid per epoch, all inline
+    assert html.count("src='data:image/png;base64,") == 1 + 1 + run.epochs
+    assert not re.search(r"(src|href)=['\"](?!data:)", html)  # nothing fetched from elsewhere
+    assert f"{run.lr_d!r}" in html or str(run.lr_d) in html
+
+
+def test_the_report_shows_fid_over_time_when_measured(tiny_cfg, tmp_path, monkeypatch):
+    import facegan.train as train_module
+
+    def fake_scores(G, images, n, z_size, cache_dir, seed=0, device="auto", progress=False):
+        return {"fid": 100.0 - seed, "kid": 0.1, "kid_std": 0.01, "swd": 5.0, "n": n}
+    monkeypatch.setattr("facegan.metrics.evaluate_generator", fake_scores)
+    cfg = tiny_cfg(epochs=2, eval_every=1, eval_n=8)
+    train_module.train(cfg, progress=False)
+    html = (cfg.run_dir / "report.html").read_text()
+    assert "FID over time" in html and "last FID 100.0" in html
+
+
+def test_report_command_rebuilds_the_page_and_refuses_non_runs(run, tmp_path, capsys):
+    (run.run_dir / "report.html").unlink()
+    assert main(["report", str(run.run_dir)]) == 0
+    assert (run.run_dir / "report.html").stat().st_size > 1000
+    assert main(["report", str(tmp_path)]) == 1
+    assert "no config.json" in capsys.readouterr().err
+
+
+def test_tensorboard_logs_losses_samples_and_scores(tiny_cfg, monkeypatch):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.setattr("facegan.metrics.evaluate_generator",
+                        lambda *a, **k: {"fid": 42.0, "kid": 0.1, "kid_std": 0.0, "swd": 1.0, "n": 8})
+    cfg = tiny_cfg(epochs=2, tensorboard=True, eval_every=1, eval_n=8)
+    train(cfg, progress=False)
+    events = EventAccumulator(str(cfg.run_dir / "tensorboard"), size_guidance={"images": 0}).Reload()
+    tags = events.Tags()
+    assert {"train/d_loss", "train/g_loss", "eval/fid"} <= set(tags["scalars"])
+    assert tags["images"] == ["samples"] and len(events.Images("samples")) == 2
+    assert [e.value for e in events.Scalars("eval/fid")] == [42.0, 42.0]
+    losses = [r for r in map(__import__("json").loads, (cfg.run_dir / "metrics.jsonl").read_text().splitlines())
+              if "d_loss" in r]
+    assert [e.step for e in events.Scalars("train/d_loss")] == [r["step"] for r in losses]
