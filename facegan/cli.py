@@ -183,7 +183,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
-    serve(args.checkpoint, args.host, args.port, open_browser=args.open)
+    try:
+        serve(args.checkpoint, args.host, args.port, open_browser=args.open)
+    except OSError as e:  # raised by bind(): the port is taken or the address is not this machine's
+        raise ConfigError(f"cannot listen on {args.host}:{args.port} ({e.strerror}); pick another "
+                          f"--port, or --port 0 for any free one") from None
     return 0
 
 

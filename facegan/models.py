@@ -30,11 +30,11 @@ class Discriminator(nn.Module):
     """
 
     def __init__(self, conv_dim: int = 64, image_size: int = 64, dropout: float = 0.0,
-                 norm: str = "batch"):
+                 norm: str = "batch", extra_layers: int = 0):
         super().__init__()
         if norm not in D_NORMS:
             raise ValueError(f"norm={norm!r}: choose one of {D_NORMS}")
-        self.conv_dim, self.image_size = conv_dim, image_size
+        self.conv_dim, self.image_size, self.extra_layers = conv_dim, image_size, extra_layers
         batch_norm = norm == "batch"
         # Spectral norm bounds each layer's Lipschitz constant (Miyato et al. 2018) and
         # replaces BatchNorm; "none" is for WGAN-GP, whose per-image penalty BN would mix.
@@ -50,6 +50,8 @@ class Discriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
+            if i == 0:
+                layers += _extra_blocks(out_ch, extra_layers, conv, batch_norm, nn.LeakyReLU(0.2, inplace=True))
             in_ch = out_ch
         # 64 px: (3,64,64) -> (64,32,32) -> (128,16,16) -> (256,8,8) -> (512,4,4)
         self.features = nn.Sequential(*layers)
@@ -62,9 +64,10 @@ class Discriminator(nn.Module):
 class Generator(nn.Module):
     """Latent z (B, z_size) or (B, z_size, 1, 1) -> image (B, 3, S, S) in [-1, 1]."""
 
-    def __init__(self, z_size: int = 100, conv_dim: int = 64, image_size: int = 64):
+    def __init__(self, z_size: int = 100, conv_dim: int = 64, image_size: int = 64, extra_layers: int = 0):
         super().__init__()
         self.z_size, self.conv_dim, self.image_size = z_size, conv_dim, image_size
+        self.extra_layers = extra_layers
         n = _n_blocks(image_size)
         channels = [conv_dim * 2**i for i in reversed(range(n))]  # 64 px: 512, 256, 128, 64
         layers: list[nn.Module] = [
@@ -76,6 +79,7 @@ class Generator(nn.Module):
             # 64 px: (512,4,4) -> (256,8,8) -> (128,16,16) -> (64,32,32)
             layers += [nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1, bias=False),
                        nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]
+        layers += _extra_blocks(channels[-1], extra_layers, lambda m: m, True, nn.ReLU(inplace=True))
         layers += [nn.ConvTranspose2d(channels[-1], 3, 4, 2, 1), nn.Tanh()]  # -> (3,64,64)
         self.net = nn.Sequential(*layers)
 
@@ -86,6 +90,18 @@ class Generator(nn.Module):
             raise ValueError(f"z has shape {tuple(z.shape)}; expected (B, {self.z_size}) "
                              f"or (B, {self.z_size}, 1, 1)")
         return self.net(z)
+
+
+def _extra_blocks(channels: int, n: int, conv, batch_norm: bool, activation: nn.Module) -> list[nn.Module]:
+    """`n` 3x3 stride-1 conv blocks at the finest feature map (the "extra layers" of the
+    original DCGAN/WGAN code): a deeper net at the same resolution and width."""
+    layers: list[nn.Module] = []
+    for _ in range(n):
+        layers.append(conv(nn.Conv2d(channels, channels, 3, 1, 1, bias=not batch_norm)))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(channels))
+        layers.append(activation)
+    return layers
 
 
 def weights_init_normal(m: nn.Module) -> None:
@@ -105,8 +121,8 @@ def weights_init_normal(m: nn.Module) -> None:
 
 def build_models(cfg) -> tuple[Discriminator, Generator]:
     """D and G for a TrainConfig, initialised with weights_init_normal."""
-    D = Discriminator(cfg.conv_dim, cfg.image_size, cfg.d_dropout, cfg.d_norm)
-    G = Generator(cfg.z_size, cfg.conv_dim, cfg.image_size)
+    D = Discriminator(cfg.conv_dim, cfg.image_size, cfg.d_dropout, cfg.d_norm, cfg.extra_layers)
+    G = Generator(cfg.z_size, cfg.conv_dim, cfg.image_size, cfg.extra_layers)
     D.apply(weights_init_normal)
     G.apply(weights_init_normal)
     return D, G

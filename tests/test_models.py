@@ -67,3 +67,15 @@ def test_dropout_variant_is_stochastic_only_in_train_mode():
 
 def test_widths_follow_conv_dim():
     assert count_parameters(Discriminator(conv_dim=16)) < count_parameters(Discriminator(conv_dim=32))
+
+
+@pytest.mark.parametrize("norm", ["batch", "spectral", "none"])
+def test_extra_layers_deepen_both_nets_without_changing_their_interfaces(norm):
+    convs = lambda m: sum(isinstance(x, (nn.Conv2d, nn.ConvTranspose2d)) for x in m.modules())  # noqa: E731
+    D0, D2 = Discriminator(8, 32, norm=norm), Discriminator(8, 32, norm=norm, extra_layers=2)
+    G0, G2 = Generator(10, 8, 32), Generator(10, 8, 32, extra_layers=2)
+    assert convs(D2) == convs(D0) + 2 and convs(G2) == convs(G0) + 2
+    assert D2(torch.randn(3, 3, 32, 32)).shape == (3, 1)
+    assert G2(torch.randn(3, 10)).shape == (3, 3, 32, 32)
+    # with none, the state_dict is the paper's, so older checkpoints still load
+    assert list(Generator(10, 8, 32, extra_layers=0).state_dict()) == list(G0.state_dict())

@@ -70,7 +70,7 @@ INT_RULES = {
                      "n_fixed", "log_every"), positive),
     "eval_every": at_least(0), "eval_n": at_least(2), "keep_checkpoints": at_least(0),
     "num_workers": at_least(0), "seed": lambda v: is_int(v) and 0 <= v < 2**32,
-    "r1_every": positive,
+    "r1_every": positive, "extra_layers": lambda v: is_int(v) and 0 <= v <= 8,
 }
 FLOAT_RULES = {
     "lr_d": within(0, math.inf, low_open=True, high_open=True),
@@ -107,7 +107,7 @@ VALID_VALUES = {
     **dict.fromkeys(("beta1", "beta2", "d_dropout"), st.floats(0, 1, exclude_max=True)),
     "label_smoothing": st.floats(0.5, 1, exclude_min=True), "d_acc_gate": st.floats(0.5, 1),
     "data": st.sampled_from(DATASETS), "loss": st.sampled_from(SINGLE_FIELD_LOSSES),
-    "r1_every": st.integers(min_value=1), "d_norm": st.sampled_from(D_NORMS),
+    "r1_every": st.integers(min_value=1), "extra_layers": st.integers(0, 8), "d_norm": st.sampled_from(D_NORMS),
     "lr_decay": st.sampled_from(LR_DECAYS),
     "augment": st.lists(st.sampled_from(AUGMENTS), unique=True).map(",".join),
     **dict.fromkeys(("gp_weight", "r1_gamma", "instance_noise"), st.floats(0, 1e6)),

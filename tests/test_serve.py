@@ -270,3 +270,16 @@ def test_page_shows_faces_and_walks_in_chromium(G, base_url, browser, tmp_path):
 
     shot = tmp_path / "explorer.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 0
+
+
+def test_a_taken_port_is_one_line_naming_the_fix(checkpoint, capsys):
+    import socket
+
+    from facegan.cli import main
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--checkpoint", str(checkpoint), "--port", str(port)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"127.0.0.1:{port}" in err and "--port" in err
