@@ -191,6 +191,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from .audit import CATEGORIES, run_audit, summary_line
+
+    result = run_audit(args.data_dir, args.checkpoint, args.n, args.out, args.cache_dir, seed=args.seed)
+    sets = [name for name in ("real", "generated") if name in result]
+    print(f"{'ITA category':<14}" + "".join(f"{name:>11}" for name in sets))
+    for i, category in enumerate(CATEGORIES):
+        print(f"{category:<14}" + "".join(f"{result[name]['shares'][i]:>11.1%}" for name in sets))
+    print(summary_line(result))
+    print(f"wrote {args.out} and {Path(args.out).with_suffix('.png')}")
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from .synthetic import write_face_folder
 
@@ -255,6 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("audit", help="skin-tone (ITA) shares of real and/or generated faces, and their "
+                                     "distance", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data-dir", help="a folder of real faces")
+    p.add_argument("--checkpoint", help="a .pt checkpoint or .safetensors export whose faces to audit")
+    p.add_argument("--n", type=int, default=2000, help="generated faces (seeds seed..seed+n-1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="audit.json", help="JSON results; the bar chart is written beside it (.png)")
+    p.add_argument("--cache-dir", default="data/cache")
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("view", help="plot a run's train_samples.pkl as the course's view_samples does")
     p.add_argument("run_dir")
