@@ -342,7 +342,8 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
             if dist.is_main:
                 samples.append(generate(sampler, fixed_z))
                 _end_of_epoch(run_dir, samples, epoch)
-                runlog.image("samples", image_grid(samples[-1], nrow=8), step)
+                if cfg.tensorboard:
+                    runlog.image("samples", image_grid(samples[-1], nrow=8), step)
                 _watch(monitor.observe_samples, samples[-1], dist, runlog, step, log)
                 save_checkpoint(ckpt_dir / "latest.pt", _snapshot(cfg, D, G, d_opt, g_opt, fixed_z, z_gen,
                                                                   pieces, epoch + 1, step, images_seen))
