@@ -8,6 +8,9 @@ Ablations are extra runs, each a label, a preset and overrides, scored in the sa
     .venv/bin/python bench/quality.py --run no-ema quality ema_decay=0 --run no-aug quality augment=none
 Prints every FID and its ratio to the first run's (course), and writes
 bench/results/quality.json (after each run) and bench/results/quality/LABEL.png (64 samples).
+With --audit each run also gets the skin-tone audit (facegan/audit.py) of its generated
+faces against the held-out ones, e.g. normal vs balanced training (issue 10):
+    .venv/bin/python bench/quality.py --skip-defaults --audit --run normal quality --run balanced quality balance=tone
 Needs ../shared/data/processed-celeba-small-6k.zip.
 """
 from __future__ import annotations
@@ -75,6 +78,10 @@ def train_and_score(label, name, overrides, args, train_dir, held_out, work) -> 
     z = torch.randn(64, cfg.z_size, generator=torch.Generator().manual_seed(7))
     save_png(GRIDS / f"{label}.png", image_grid(generate(G, z)), upscale=2)
     scores = evaluate_generator(G, held_out, args.n, cfg.z_size, CACHE, progress=True)
+    if args.audit:  # skin-tone shares of the same number of generated faces as held-out ones
+        from facegan.audit import audit
+        from facegan.sample import faces_from_seeds
+        scores["audit"] = audit(held_out[:args.n], faces_from_seeds(G, list(range(args.n))))
     return {**scores, "preset": name, "overrides": overrides, "images_seen": summary["images_seen"],
             "seconds": summary["seconds"]}
 
@@ -97,6 +104,8 @@ def main() -> None:
                         help="a run to score; default: --run course course --run quality quality")
     parser.add_argument("--skip-defaults", action="store_true", help="score only the --run runs")
     parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--audit", action="store_true",
+                        help="also compare skin-tone (ITA) shares of held-out and generated faces")
     parser.add_argument("--out", default=str(ROOT / "bench/results/quality.json"), help="JSON results file")
     args = parser.parse_args()
     if not SUBSET.is_file():

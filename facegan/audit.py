@@ -169,6 +169,24 @@ def total_variation(p, q) -> float:
 
 # ---------------------------------------------------------------- the audit
 
+def tone_weights(images: np.ndarray, cap: float = 5.0) -> np.ndarray:
+    """Sampling probabilities that give each ITA category the same share of draws.
+
+    An image's weight is inversely proportional to its category's size, so a category of
+    100 faces is drawn as often as one of 10,000; `cap` bounds any image at that many times
+    the average weight, so a category of three faces is not repeated thousands of times.
+    """
+    category = categorize(image_ita(images))
+    weights = 1.0 / np.bincount(category, minlength=len(CATEGORIES))[category]
+    weights = weights / weights.mean()
+    for _ in range(100):  # capping lowers the mean, which lifts the capped again: iterate to the fixed point
+        if weights.max() <= cap * (1 + 1e-9):
+            break
+        weights = np.minimum(weights, cap)
+        weights = weights / weights.mean()
+    return weights / weights.sum()
+
+
 def _describe(images: np.ndarray) -> dict:
     ita = image_ita(images)
     if len(ita) == 0:

@@ -44,6 +44,9 @@ class TrainConfig:
     # Models
     z_size: int = opt(100, "length of the latent vector z")
     conv_dim: int = opt(64, "width of the first D layer / last G layer")
+    balance: str = opt("none", "none | tone: draw training images inversely to the share of their "
+                               "skin-tone (ITA) category, so rare tones are seen as often as common ones")
+    balance_cap: float = opt(5.0, "balance: no image is drawn more than this many times the average")
     extra_layers: int = opt(0, "deeper nets: 3x3 conv blocks added to D and G at the finest feature map")
     d_dropout: float = opt(0.0, ">0 gives the Keras-style D with dropout after each block")
     d_norm: str = opt("batch", "D's normalisation: batch | spectral (spectral norm, no BatchNorm) | none")
@@ -152,6 +155,8 @@ def validate(cfg: TrainConfig) -> None:
     _check(cfg.lr_decay in LR_DECAYS, f"lr_decay={cfg.lr_decay!r}: choose one of {', '.join(LR_DECAYS)}")
     for name in ("gp_weight", "r1_gamma", "instance_noise"):
         _check(getattr(cfg, name) >= 0, f"{name}={getattr(cfg, name)}: must be >= 0 (0 turns it off)")
+    _check(cfg.balance in BALANCES, f"balance={cfg.balance!r}: choose one of {', '.join(BALANCES)}")
+    _check(cfg.balance_cap >= 1, f"balance_cap={cfg.balance_cap}: must be >= 1 (5 is usual)")
     _check(0 <= cfg.extra_layers <= 8, f"extra_layers={cfg.extra_layers}: must lie in 0..8 (0 is the DCGAN paper's)")
     _check(cfg.r1_every > 0, f"r1_every={cfg.r1_every}: must be a positive integer")
     _check(0 <= cfg.ema_decay < 1, f"ema_decay={cfg.ema_decay}: must lie in [0, 1); 0.999 is usual, 0 is off")
@@ -173,6 +178,8 @@ def validate(cfg: TrainConfig) -> None:
 
 
 # Named configs. The course recipe is the notebook's; demo fits a 2-core CPU in minutes.
+BALANCES = ("none", "tone")
+
 PRESETS: dict[str, dict] = {
     "course": dict(image_size=64, conv_dim=64, batch_size=128, loss="bce", label_smoothing=1.0),
     "demo": dict(image_size=32, conv_dim=64, batch_size=64, synthetic_n=4096, epochs=20,

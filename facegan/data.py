@@ -202,7 +202,7 @@ class FaceBatches:
 
     def __init__(self, images: np.ndarray, batch_size: int, seed: int = 0, hflip: bool = True,
                  device: torch.device | str = "cpu", channels_last: bool = False,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, weights: np.ndarray | None = None):
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise DataError(f"expected a (N, S, S, 3) uint8 array, got {images.shape} {images.dtype}")
         if len(images) < batch_size * world_size:
@@ -216,6 +216,8 @@ class FaceBatches:
         self.batch_size, self.seed, self.hflip = batch_size, seed, hflip
         self.rank, self.world_size = rank, world_size
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        # Balanced sampling: each epoch draws N images with replacement by these probabilities.
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
 
     def __len__(self) -> int:
         # Whole batches of this rank's shard: a ragged last batch would skew BatchNorm's statistics.
@@ -225,7 +227,7 @@ class FaceBatches:
         """The epoch's batches from batch `start` on (a resumed run skips those already done)."""
         g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         # Every rank draws the same permutation and takes its own interleaved shard of it.
-        order = torch.randperm(len(self.images), generator=g)[self.rank::self.world_size].to(self.images.device)
+        order = self._order(g)[self.rank::self.world_size].to(self.images.device)
         flips = (torch.rand(len(self.images), generator=g) < 0.5).to(self.images.device)
         for b in range(start, len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
@@ -235,6 +237,37 @@ class FaceBatches:
                 x[flip] = x[flip].flip(2)
             x = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2)  # a channels_last view
             yield x.float().mul_(1 / 127.5).sub_(1).contiguous(memory_format=self.memory_format)
+
+
+    def _order(self, g: torch.Generator) -> torch.Tensor:
+        if self.weights is None:
+            return torch.randperm(len(self.images), generator=g)
+        return torch.multinomial(self.weights, len(self.images), replacement=True, generator=g)
+
+
+def balance_weights(cfg, images: np.ndarray, log=print) -> np.ndarray | None:
+    """Per-image sampling probabilities for cfg.balance ("tone"), or None for uniform shuffling.
+
+    For a cached folder they are stored beside the image cache (same fingerprint), so the
+    skin-tone estimate runs once per dataset, not once per run.
+    """
+    if cfg.balance == "none":
+        return None
+    from .audit import tone_weights
+
+    cache = getattr(images, "filename", None)
+    path = Path(cache).with_suffix(f".tone-cap{cfg.balance_cap:g}.npy") if cache else None
+    if path is not None and path.exists():
+        weights = np.load(path)
+    else:
+        weights = tone_weights(images, cfg.balance_cap)
+        if path is not None:
+            tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
+            np.save(tmp, weights)
+            os.replace(tmp, path)
+    log(f"balance tone: the rarest skin tones are drawn up to {weights.max() * len(weights):.1f}x "
+        f"as often as average (cap {cfg.balance_cap:g})")
+    return weights
 
 
 def celeba_folder(data_dir: str | Path) -> Path:

@@ -27,7 +27,7 @@ from . import accel, losses
 from .checkpoint import (CheckpointError, load_checkpoint, rng_state, save_checkpoint,
                          set_rng_state, unwrap)
 from .config import TrainConfig
-from .data import FaceBatches, training_images
+from .data import FaceBatches, balance_weights, training_images
 from .distributed import Dist
 from .augment import Augmenter
 from .ema import EMA
@@ -263,6 +263,7 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
 
     images = training_images(cfg, progress=progress, log=log)
     batches = FaceBatches(images, cfg.batch_size, cfg.seed, cfg.hflip, device, channels_last=cfg.fast,
+                          weights=balance_weights(cfg, images, log),
                           rank=dist.rank, world_size=dist.world_size)
     D, G = build_models(cfg)
     D, G = accel.prepare_model(D, device, cfg.fast), accel.prepare_model(G, device, cfg.fast)

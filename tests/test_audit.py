@@ -214,3 +214,55 @@ def test_audit_command_prints_the_shares_and_the_summary(tmp_path, tiny_cfg, cap
     assert main(["audit", "--out", str(tmp_path / "b.json")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--data-dir" in err and "--checkpoint" in err
+
+
+def test_tone_weights_give_every_category_an_equal_share_of_draws():
+    images, _ = make_faces(120, 32, seed=4, workers=1)
+    category = A.categorize(A.image_ita(images))
+    weights = A.tone_weights(images, cap=1000.0)
+    assert weights.sum() == pytest.approx(1.0)
+    present = np.unique(category)
+    per_category = np.array([weights[category == c].sum() for c in present])
+    assert np.allclose(per_category, 1 / len(present))
+    capped = A.tone_weights(images, cap=1.5)
+    assert capped.max() * len(capped) <= 1.5 * (1 + 1e-6)  # no image beyond 1.5x the average
+
+
+def test_balanced_training_draws_rare_tones_more_often_and_resumes_exactly(tiny_cfg):
+    from facegan.data import FaceBatches, balance_weights, training_images
+    from facegan.train import train
+
+    cfg = tiny_cfg(balance="tone", synthetic_n=96, balance_cap=10.0)
+    images = training_images(cfg, progress=False)
+    weights = balance_weights(cfg, images, log=lambda *a: None)
+    batches = FaceBatches(images, 16, seed=0, hflip=False, weights=weights)
+    drawn = np.concatenate([batches._order(__import__("torch").Generator().manual_seed(e)).numpy()
+                            for e in range(40)])
+    category = A.categorize(A.image_ita(images))
+    drawn_shares = np.bincount(category[drawn], minlength=6) / len(drawn)
+    data_shares = np.bincount(category, minlength=6) / len(category)
+    present = data_shares > 0
+    # balanced draws sit much closer to uniform over the present categories than the data does
+    target = present / present.sum()
+    assert A.total_variation(drawn_shares, target) < 0.5 * A.total_variation(data_shares, target)
+    # and a balanced run still resumes bit for bit
+    whole = train(tiny_cfg(balance="tone", synthetic_n=96, epochs=2, out=str(cfg.run_dir) + "-a"), progress=False)
+    first = tiny_cfg(balance="tone", synthetic_n=96, epochs=1, out=str(cfg.run_dir) + "-b")
+    train(first, progress=False)
+    resumed = train(tiny_cfg(balance="tone", synthetic_n=96, epochs=2, out=str(cfg.run_dir) + "-b"),
+                    resume=True, progress=False)
+    assert resumed["weights_sha1"] == whole["weights_sha1"]
+
+
+def test_tone_weights_are_cached_beside_the_image_cache(tmp_path):
+    from facegan.config import preset
+    from facegan.data import balance_weights, cached_image_array
+    from facegan.synthetic import write_face_folder
+
+    folder = write_face_folder(tmp_path / "faces", 24, size=32, seed=1)
+    images = cached_image_array(folder, 32, tmp_path / "cache", progress=False)
+    cfg = preset("tiny", balance="tone", data="folder", data_dir=str(folder), cache_dir=str(tmp_path / "cache"))
+    first = balance_weights(cfg, images, log=lambda *a: None)
+    cached = list((tmp_path / "cache").glob("*.tone-cap5.npy"))
+    assert len(cached) == 1 and np.array_equal(np.load(cached[0]), first)
+    assert np.array_equal(balance_weights(cfg, images, log=lambda *a: None), first)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from facegan import cli
-from facegan.config import (AUGMENTS, COMPILE_MODES, D_NORMS, DATASETS, IMAGE_SIZES, LOSSES, LR_DECAYS, SCHEDULES,
+from facegan.config import (AUGMENTS, BALANCES, COMPILE_MODES, D_NORMS, DATASETS, IMAGE_SIZES, LOSSES, LR_DECAYS, SCHEDULES,
                             ConfigError, TrainConfig)
 from facegan.data import TRANSPARENT_BACKGROUND, DataError, cached_image_array, load_rgb
 
@@ -81,6 +81,7 @@ FLOAT_RULES = {
     "d_acc_gate": within(0.5, 1),
     "gp_weight": within(0, math.inf, high_open=True), "r1_gamma": within(0, math.inf, high_open=True),
     "instance_noise": within(0, math.inf, high_open=True), "ema_decay": within(0, 1, high_open=True),
+    "balance_cap": within(1, math.inf, high_open=True),
 }
 def augment_policy(v):
     return isinstance(v, str) and all(p.strip() in AUGMENTS for p in v.split(",") if p.strip())
@@ -91,7 +92,7 @@ SINGLE_FIELD_LOSSES = tuple(loss for loss in LOSSES if loss != "wgan")
 CHOICE_RULES = {
     "data": one_of(DATASETS), "loss": one_of(SINGLE_FIELD_LOSSES), "schedule": one_of(SCHEDULES),
     "compile": one_of(COMPILE_MODES), "device": device_name, "d_norm": one_of(D_NORMS),
-    "lr_decay": one_of(LR_DECAYS), "augment": augment_policy,
+    "lr_decay": one_of(LR_DECAYS), "augment": augment_policy, "balance": one_of(BALANCES),
 }
 RULES = {**INT_RULES, **FLOAT_RULES, **CHOICE_RULES}
 
@@ -112,6 +113,7 @@ VALID_VALUES = {
     "augment": st.lists(st.sampled_from(AUGMENTS), unique=True).map(",".join),
     **dict.fromkeys(("gp_weight", "r1_gamma", "instance_noise"), st.floats(0, 1e6)),
     "ema_decay": st.floats(0, 1, exclude_max=True),
+    "balance": st.sampled_from(BALANCES), "balance_cap": st.floats(1, 1e6),
     "schedule": st.sampled_from(SCHEDULES), "compile": st.sampled_from(COMPILE_MODES),
     "device": st.sampled_from(["auto", "cpu", "mps"]) | st.from_regex(r"cuda(:(0|[1-9][0-9]{0,2}))?", fullmatch=True),
 }
