@@ -222,22 +222,23 @@ def summary_line(result: dict) -> str:
     return f"{head}TV to uniform: {to_uniform}"
 
 
-def plot_shares(result: dict) -> Figure:
-    """Grouped bars of category shares, real beside generated, over a dashed uniform line."""
-    sets = [name for name in ("real", "generated") if name in result]
+def plot_shares(result: dict, title: str | None = None) -> Figure:
+    """Grouped bars of category shares, one colour per image set in `result` (real beside
+    generated, or any sets named by their keys), over a dashed uniform line."""
+    sets = [name for name, value in result.items() if isinstance(value, dict) and "shares" in value]
     fig = Figure(figsize=(8, 4.2))
     ax = fig.subplots()
     x = np.arange(len(CATEGORIES))
     width = 0.8 / len(sets)
-    colours = {"real": "#4c72b0", "generated": "#dd8452"}
+    colours = ["#4c72b0", "#dd8452", "#55a868", "#c44e52"]
     for k, name in enumerate(sets):
         offset = (k - (len(sets) - 1) / 2) * width
-        ax.bar(x + offset, result[name]["shares"], width, color=colours[name],
+        ax.bar(x + offset, result[name]["shares"], width, color=colours[k % len(colours)],
                label=f"{name} (n={result[name]['n']})")
     ax.axhline(1 / len(CATEGORIES), color="grey", ls="--", lw=1, label="uniform (1/6)")
     ax.set_xticks(x, [f"{c}\n{_range_label(i)}" for i, c in enumerate(CATEGORIES)])
     ax.set_ylabel("share of faces")
-    ax.set_title(f"Skin tone (ITA) categories\n{summary_line(result)}", fontsize=10)
+    ax.set_title(f"Skin tone (ITA) categories\n{title or summary_line(result)}", fontsize=10)
     ax.legend(frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return fig
