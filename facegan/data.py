@@ -11,13 +11,14 @@ The embedded default (`data="synthetic"`) draws procedural faces, so all of it w
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
+
+from .io import atomic_open
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 CELEBA_SUBDIR = "processed_celeba_small/celeba"
@@ -181,9 +182,8 @@ def cached_image_array(folder: str | Path, image_size: int, cache_dir: str | Pat
                             f"check that they are valid JPEG/PNG files")
         if kept < len(files):
             log(f"skipped {len(files) - kept} unreadable image(s) of {len(files)} in {folder}")
-        tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
-        np.save(tmp, decoded[:kept])
-        os.replace(tmp, path)
+        with atomic_open(path) as f:
+            np.save(f, decoded[:kept])
         for stale in cache_dir.glob(f"{stem}-*.npy"):
             if stale != path:
                 stale.unlink(missing_ok=True)
@@ -238,7 +238,6 @@ class FaceBatches:
             x = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2)  # a channels_last view
             yield x.float().mul_(1 / 127.5).sub_(1).contiguous(memory_format=self.memory_format)
 
-
     def _order(self, g: torch.Generator) -> torch.Tensor:
         if self.weights is None:
             return torch.randperm(len(self.images), generator=g)
@@ -262,9 +261,8 @@ def balance_weights(cfg, images: np.ndarray, log=print) -> np.ndarray | None:
     else:
         weights = tone_weights(images, cfg.balance_cap)
         if path is not None:
-            tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
-            np.save(tmp, weights)
-            os.replace(tmp, path)
+            with atomic_open(path) as f:
+                np.save(f, weights)
     log(f"balance tone: the rarest skin tones are drawn up to {weights.max() * len(weights):.1f}x "
         f"as often as average (cap {cfg.balance_cap:g})")
     return weights
