@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from .io import atomic_write_text
 from .plots import figure_png, plot_losses, plot_scores, read_metrics
-from .sample import image_grid, load_train_samples
+from .sample import image_grid, load_train_samples, png_bytes
 
 MAX_EPOCH_GRIDS = 24  # a long run shows this many epochs, evenly spaced, the last always among them
 
@@ -37,12 +35,6 @@ img.latest { image-rendering: pixelated; width: 640px; }
 
 def png_data_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-
-
-def array_png(image: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def shown_epochs(n: int, limit: int = MAX_EPOCH_GRIDS) -> list[int]:
@@ -65,7 +57,7 @@ def render_report(run_dir: str | Path) -> str:
     parts += [f"<div class='warn'>{html.escape(r['warning'])}</div>" for r in rows if "warning" in r]
     if samples:
         latest = image_grid(samples[-1], nrow=min(8, len(samples[-1])))
-        parts.append(_section(f"Latest samples (epoch {len(samples)})", _img(array_png(latest), "latest", "latest")))
+        parts.append(_section(f"Latest samples (epoch {len(samples)})", _img(png_bytes(latest), "latest", "latest")))
     if any("d_loss" in r for r in rows):
         parts.append(_section("Losses", _img(figure_png(plot_losses(rows)), "loss curves")))
     if any("fid" in r for r in rows):
@@ -108,7 +100,7 @@ def _epoch_grids(samples: list[np.ndarray]) -> str:
     figures = []
     for i in shown_epochs(len(samples)):
         grid = image_grid(samples[i], nrow=min(8, len(samples[i])))
-        figures.append(f"<figure>{_img(array_png(grid), f'epoch {i + 1}', 'grid')}"
+        figures.append(f"<figure>{_img(png_bytes(grid), f'epoch {i + 1}', 'grid')}"
                        f"<figcaption>epoch {i + 1}</figcaption></figure>")
     return f"<div class='epochs'>{''.join(figures)}</div>"
 

@@ -125,13 +125,18 @@ def image_grid(images: np.ndarray, nrow: int | None = None, pad: int = 2) -> np.
     return grid
 
 
-def save_png(path: Path | str, image: np.ndarray, upscale: int = 1) -> None:
+def png_bytes(image: np.ndarray, upscale: int = 1) -> bytes:
+    """An (H, W, 3) uint8 image as PNG bytes, enlarged by nearest neighbour when asked."""
     im = Image.fromarray(image)
     if upscale > 1:
         im = im.resize((im.width * upscale, im.height * upscale), Image.NEAREST)
     buf = io.BytesIO()
     im.save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def save_png(path: Path | str, image: np.ndarray, upscale: int = 1) -> None:
+    atomic_write_bytes(path, png_bytes(image, upscale))
 
 
 def save_gif(path: Path | str, frames: np.ndarray, seconds_per_frame: float = 0.08, upscale: int = 1) -> None:

@@ -16,7 +16,6 @@ and the fix; a traceback never reaches the client.
 """
 from __future__ import annotations
 
-import io
 import json
 import math
 import re
@@ -29,12 +28,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import numpy as np
 import torch
-from PIL import Image
 
 from .export import load_generator
-from .sample import MIN_TRUNCATION, generate, latents_for_seeds, slerp
+from .sample import MIN_TRUNCATION, generate, latents_for_seeds, png_bytes, slerp
 
 MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes any uint64; negatives would alias these
 
@@ -101,12 +98,6 @@ def _t(query: dict) -> float:
 
 
 # --- images --------------------------------------------------------------------------------
-
-def png_bytes(image: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
-    return buf.getvalue()
-
 
 def _render(server: FaceServer, z: torch.Tensor) -> bytes:
     device = next(server.G.parameters()).device
