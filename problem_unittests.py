@@ -135,6 +135,52 @@ def check_optimizers(d_optimizer, g_optimizer, D: nn.Module, G: nn.Module) -> No
     _passed("d_optimizer and g_optimizer each hold their own network's parameters")
 
 
+# ------------------------------------------------------------------ skin-tone audit
+
+def check_ita(ita_degrees) -> None:
+    """ITA = arctan((L* - 50) / b*) in degrees, on (L*, b*) pairs whose angle is known."""
+    L, b = np.array([50.0, 70.0, 30.0, 80.0]), np.array([20.0, 20.0, 20.0, 15.0])
+    expected = np.array([0.0, 45.0, -45.0, 63.435])
+    got = np.asarray(ita_degrees(L, b), dtype=np.float64)
+    assert got.shape == expected.shape, f"ita_degrees gave shape {got.shape} for {len(L)} inputs; expected one angle each"
+    assert np.allclose(got, expected, atol=0.01), \
+        f"ITA of (L*, b*) = (70, 20) should be 45 degrees, got {got[1]:.3f}: use degrees(arctan((L* - 50) / b*))"
+    _passed("ITA gives 0, 45, -45 and 63.4 degrees on known (L*, b*) pairs")
+
+
+def check_tone_audit(result: dict) -> None:
+    """An audit dict: six category shares per image set that sum to 1 and match the counts,
+    and total-variation distances that follow from those shares."""
+    sets = [name for name in ("real", "generated") if name in result]
+    assert sets, "the audit has neither 'real' nor 'generated' shares"
+    uniform = np.full(6, 1 / 6)
+    for name in sets:
+        part = result[name]
+        counts, p = np.asarray(part["counts"]), np.asarray(part["shares"])
+        assert len(p) == 6 == len(result["categories"]), f"{name}: expected 6 ITA categories, got {len(p)}"
+        assert counts.sum() == part["n"] and np.allclose(p, counts / part["n"]), \
+            f"{name}: shares should be counts / n (counts sum to {counts.sum()}, n = {part['n']})"
+        assert math.isclose(part["tv_to_uniform"], 0.5 * np.abs(p - uniform).sum(), abs_tol=1e-9), \
+            f"{name}: tv_to_uniform should be 0.5 * sum |shares - 1/6|"
+    if len(sets) == 2:
+        tv = 0.5 * np.abs(np.asarray(result["real"]["shares"]) - np.asarray(result["generated"]["shares"])).sum()
+        assert math.isclose(result["tv_real_generated"], tv, abs_tol=1e-9), \
+            "tv_real_generated should be 0.5 * sum |real shares - generated shares|"
+    _passed(f"{' and '.join(sets)} shares over 6 categories, with consistent TV distances")
+
+
+def check_balanced_draw(data_shares, drawn_shares) -> None:
+    """Balanced sampling draws the tone categories more evenly than the data holds them."""
+    uniform = np.full(6, 1 / 6)
+    before = 0.5 * np.abs(np.asarray(data_shares) - uniform).sum()
+    after = 0.5 * np.abs(np.asarray(drawn_shares) - uniform).sum()
+    assert math.isclose(float(np.sum(drawn_shares)), 1.0, abs_tol=1e-6), "the drawn shares should sum to 1"
+    assert after <= 0.9 * before or before < 0.02, \
+        f"balanced draws are no flatter than the data (TV to uniform {after:.3f} vs {before:.3f}): " \
+        "weight each image by 1 / (its category's size)"
+    _passed(f"TV to uniform falls from {before:.3f} (data) to {after:.3f} (balanced draws)")
+
+
 # ------------------------------------------------------------------ a short run
 
 def check_training_run(run_dir) -> None:
@@ -202,6 +248,24 @@ def test_optimizers():
     check_optimizers(*make_optimizers(cfg, D, G), D, G)
 
 
+def test_ita():
+    from facegan.audit import ita_degrees
+    check_ita(ita_degrees)
+
+
+def test_tone_audit_and_balanced_draw(tmp_path):
+    from facegan.audit import audit, categorize, image_ita, shares, tone_weights
+    from facegan.data import cached_image_array
+    from facegan.synthetic import write_face_folder
+
+    folder = write_face_folder(tmp_path / "faces", 96, size=32)
+    faces = np.asarray(cached_image_array(folder, 32, tmp_path / "cache", progress=False))
+    result = audit(faces[:48], faces[48:])
+    check_tone_audit(result)
+    category = categorize(image_ita(faces))
+    check_balanced_draw(shares(image_ita(faces)), np.bincount(category, weights=tone_weights(faces), minlength=6))
+
+
 def test_short_training_run(tmp_path):
     from facegan.config import preset
     from facegan.train import train
@@ -226,4 +290,16 @@ def test_checks_catch_mistakes():
     both = torch.optim.Adam(list(D.parameters()) + list(G.parameters()), lr=2e-4, betas=(0.5, 0.999))
     with pytest.raises(AssertionError):
         check_optimizers(both, both, D, G)
+    with pytest.raises(AssertionError):
+        check_ita(lambda L, b: np.arctan((L - 50) / b))  # radians, not degrees
+    with pytest.raises(AssertionError):
+        check_ita(lambda L, b: np.degrees(np.arctan(b / (L - 50 + 1e-9))))  # the ratio upside down
+    from facegan.audit import audit
+    result = audit(np.full((4, 32, 32, 3), 200, np.uint8))
+    result["real"]["tv_to_uniform"] = 0.0  # a distance that does not follow from the shares
+    with pytest.raises(AssertionError):
+        check_tone_audit(result)
+    skewed = np.array([0.5, 0.2, 0.1, 0.1, 0.05, 0.05])
+    with pytest.raises(AssertionError):
+        check_balanced_draw(skewed, skewed[::-1])  # as far from uniform as before, just reversed
     assert real_loss  # the library's real loss is what test_losses checks
