@@ -77,7 +77,13 @@ def train_and_score(label, name, overrides, args, train_dir, held_out, work) -> 
     G, _ = generator_from_checkpoint(cfg.run_dir / "checkpoints/latest.pt")
     z = torch.randn(64, cfg.z_size, generator=torch.Generator().manual_seed(7))
     save_png(GRIDS / f"{label}.png", image_grid(generate(G, z)), upscale=2)
-    scores = evaluate_generator(G, held_out, args.n, cfg.z_size, CACHE, progress=True)
+    # --audit also scores against the held-out faces resampled to equal tone shares: the
+    # reference balanced training aims at, so its FID cost splits into intended and not.
+    reweight = None
+    if args.audit:
+        from facegan.audit import tone_weights
+        reweight = tone_weights
+    scores = evaluate_generator(G, held_out, args.n, cfg.z_size, CACHE, progress=True, reweight=reweight)
     if args.audit:  # skin-tone shares of the same number of generated faces as held-out ones
         from facegan.audit import audit
         from facegan.sample import faces_from_seeds
@@ -107,6 +113,8 @@ def main() -> None:
     parser.add_argument("--audit", action="store_true",
                         help="also compare skin-tone (ITA) shares of held-out and generated faces")
     parser.add_argument("--out", default=str(ROOT / "bench/results/quality.json"), help="JSON results file")
+    parser.add_argument("--keep", metavar="DIR", help="copy each run folder (checkpoints, samples, metrics) "
+                        "into DIR, to sample, audit or --resume it later; by default runs are scratch")
     args = parser.parse_args()
     if not SUBSET.is_file():
         sys.exit(f"bench/quality.py needs {SUBSET}")
@@ -123,6 +131,8 @@ def main() -> None:
         held_out = np.asarray(cached_image_array(test_dir, args.image_size, CACHE, progress=False))
         for label, name, overrides in runs:
             results["runs"][label] = train_and_score(label, name, overrides, args, train_dir, held_out, work)
+            if args.keep:
+                shutil.copytree(work / "runs" / label, Path(args.keep) / label, dirs_exist_ok=True)
             out.write_text(json.dumps(results, indent=2) + "\n")  # partial results survive a stop
             report(results)
     finally:

@@ -109,8 +109,10 @@ def inception_features(images: np.ndarray, batch_size: int = 50, device: str = "
 
 # ---------------------------------------------------------------- FID and KID (pure)
 
-def feature_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return features.mean(axis=0), np.cov(features, rowvar=False)
+def feature_stats(features: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the features; `weights` (one per row) make them the statistics
+    of the distribution that draws row i with probability proportional to weights[i]."""
+    return np.average(features, axis=0, weights=weights), np.cov(features, rowvar=False, aweights=weights)
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
@@ -126,8 +128,8 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     return float(max(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_sqrt, 0.0))
 
 
-def fid_from_features(a: np.ndarray, b: np.ndarray) -> float:
-    return frechet_distance(*feature_stats(a), *feature_stats(b))
+def fid_from_features(a: np.ndarray, b: np.ndarray, a_weights: np.ndarray | None = None) -> float:
+    return frechet_distance(*feature_stats(a, a_weights), *feature_stats(b))
 
 
 def kid_from_features(a: np.ndarray, b: np.ndarray, subsets: int = 100, subset_size: int = 1000,
@@ -203,7 +205,7 @@ def swd(images_a: np.ndarray, images_b: np.ndarray, max_descriptors: int = 32768
     size = images_a.shape[1]
     levels = max(1, int(math.log2(size)) - 3)  # down to 16x16, as the Progressive GAN protocol does
     gen = torch.Generator().manual_seed(seed)
-    to_tensor = lambda im: torch.from_numpy(np.ascontiguousarray(im[:n])).permute(0, 3, 1, 2).double() / 127.5 - 1  # noqa: E731
+    to_tensor = lambda im: torch.from_numpy(np.array(im[:n])).permute(0, 3, 1, 2).double() / 127.5 - 1  # noqa: E731
     pyr_a = _laplacian_pyramid(to_tensor(images_a), levels)
     pyr_b = _laplacian_pyramid(to_tensor(images_b), levels)
     distances = []
@@ -241,14 +243,19 @@ def cached_features(images: np.ndarray, cache_dir: str | Path, progress: bool = 
 
 
 def compare(real: np.ndarray, fake: np.ndarray, real_features: np.ndarray | None = None,
-            device: str = "auto", progress: bool = False, kid_subset: int = 1000) -> dict:
-    """FID, KID and SWD of fake vs real uint8 image sets."""
+            device: str = "auto", progress: bool = False, kid_subset: int = 1000,
+            real_weights: np.ndarray | None = None) -> dict:
+    """FID, KID and SWD of fake vs real uint8 image sets; with `real_weights` (one per real
+    image) also "fid_reweighted", the FID to the real set resampled by those weights."""
     if real_features is None:
         real_features = inception_features(real, device=device, progress=progress)
     fake_features = inception_features(fake, device=device, progress=progress)
     kid, kid_std = kid_from_features(real_features, fake_features, subset_size=kid_subset)
-    return {"fid": fid_from_features(real_features, fake_features), "kid": kid, "kid_std": kid_std,
-            "swd": swd(real, fake), "n": int(min(len(real), len(fake))), "protocol": PROTOCOL}
+    scores = {"fid": fid_from_features(real_features, fake_features), "kid": kid, "kid_std": kid_std,
+              "swd": swd(real, fake), "n": int(min(len(real), len(fake))), "protocol": PROTOCOL}
+    if real_weights is not None:
+        scores["fid_reweighted"] = fid_from_features(real_features, fake_features, real_weights)
+    return scores
 
 
 # ---------------------------------------------------------------- one path for CLI and training
@@ -276,11 +283,14 @@ def real_subset(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 def evaluate_generator(G: torch.nn.Module, real_images: np.ndarray, n: int, z_size: int,
                        cache_dir: str | Path, seed: int = 0, device: str = "auto",
-                       progress: bool = False) -> dict:
-    """FID, KID and SWD of G's samples against n real images (their features cached)."""
+                       progress: bool = False, reweight=None) -> dict:
+    """FID, KID and SWD of G's samples against n real images (their features cached).
+
+    `reweight(real_images) -> weights` adds the FID to the real images resampled by those
+    weights: e.g. `audit.tone_weights`, the reference a tone-balanced generator aims at."""
     device = _device(device)
     real = real_subset(real_images, n, seed)
     fake = generated_images(G, len(real), z_size, seed + 1, device=next(G.parameters()).device)
     real_features = cached_features(real, cache_dir, progress=progress, device=device)
     return compare(real, fake, real_features, device=device, progress=progress,
-                   kid_subset=min(1000, len(real)))
+                   kid_subset=min(1000, len(real)), real_weights=None if reweight is None else reweight(real))

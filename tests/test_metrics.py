@@ -42,6 +42,26 @@ def test_fid_is_symmetric(feats):
     assert ab == pytest.approx(ba, rel=1e-6)
 
 
+def test_weighted_fid_is_the_fid_to_the_resampled_set(feats):
+    """Weights that drop the noise rows give the FID to the faces alone; equal weights change nothing."""
+    mixed = np.concatenate([feats["a"], feats["noise"]])
+    keep_faces = np.r_[np.ones(N), np.zeros(N)]
+    assert metrics.fid_from_features(mixed, feats["b"], keep_faces) == \
+        pytest.approx(metrics.fid_from_features(feats["a"], feats["b"]), rel=1e-6)
+    assert metrics.fid_from_features(mixed, feats["b"], np.full(2 * N, 0.3)) == \
+        pytest.approx(metrics.fid_from_features(mixed, feats["b"]), rel=1e-6)
+
+
+def test_compare_reports_the_reweighted_fid_only_when_asked(sets, feats):
+    plain = metrics.compare(sets["a"], sets["b"], feats["a"])
+    assert "fid_reweighted" not in plain
+    both = np.concatenate([sets["a"], sets["noise"]])
+    weighted = metrics.compare(both, sets["b"], np.concatenate([feats["a"], feats["noise"]]),
+                               real_weights=np.r_[np.ones(N), np.zeros(N)])
+    assert weighted["fid_reweighted"] == pytest.approx(plain["fid"], rel=1e-6)
+    assert weighted["fid"] > 2 * weighted["fid_reweighted"]  # the unweighted set still holds the noise
+
+
 def test_frechet_distance_matches_closed_form_for_gaussians():
     # 1-d-per-axis diagonal case: (mu1-mu2)^2 + (s1 - s2)^2 summed over axes
     mu1, mu2 = np.zeros(3), np.array([1.0, 2.0, 0.0])

@@ -75,7 +75,9 @@ def test_notebook_runs_end_to_end(tmp_path, monkeypatch):
     assert (tmp_path / "runs/notebook/train_samples.pkl").exists()
     assert (tmp_path / "runs/notebook_quality/train_samples.pkl").exists()  # the quality section's run
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 5  # training images, loss plot, view_samples, progression, course vs quality
+    # training images, loss plot, view_samples, progression, course vs quality, tone audit, balanced draws
+    assert len(images) >= 7
+    assert "TV(real, generated)" in outputs  # the bias section audited real against generated faces
     assert "\r" not in outputs  # progress bars were collapsed to their final state
 
 
