@@ -1,12 +1,14 @@
 """Normal vs balanced training, side by side: skin-tone shares, TV distances and FID.
 
-Reads two bench/quality.py --audit results and prints the table the README quotes, and
-draws the shares of the held-out faces and both generators in one chart. Run from the repo root:
-    .venv/bin/python bench/quality.py --skip-defaults --audit --images 30000 \\
-        --out bench/results/balance-normal.json --run normal quality
-    .venv/bin/python bench/quality.py --skip-defaults --audit --images 30000 \\
-        --out bench/results/balance-tone.json --run balanced quality balance=tone
-    .venv/bin/python bench/bias_report.py [--chart assets/bias_audit.png]
+Reads pairs of bench/quality.py --audit results (one normal and one --balance tone run per
+seed), prints the table the README quotes, and draws the held-out faces' shares beside both
+generators' (averaged over the pairs) in one chart. Run from the repo root, per seed S:
+    .venv/bin/python bench/quality.py --skip-defaults --audit \\
+        --out bench/results/balance-normal-sS.json --run normal-sS quality seed=S
+    .venv/bin/python bench/quality.py --skip-defaults --audit \\
+        --out bench/results/balance-balanced-sS.json --run balanced-sS quality seed=S balance=tone
+    .venv/bin/python bench/bias_report.py --pair N0.json B0.json --pair N1.json B1.json \\
+        [--chart assets/bias_audit.png]
 """
 from __future__ import annotations
 
@@ -15,39 +17,61 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def load_run(path: str) -> tuple[str, dict]:
+def load_run(path: str) -> dict:
     runs = json.loads(Path(path).read_text())["runs"]
-    label, run = next(iter(runs.items()))
-    return label, run
+    return next(iter(runs.values()))
+
+
+def mean_set(runs: list[dict], which: str) -> dict:
+    """One image set's shares averaged over runs, in plot_shares' form."""
+    parts = [run["audit"][which] for run in runs]
+    return {"shares": np.mean([p["shares"] for p in parts], axis=0).tolist(), "n": sum(p["n"] for p in parts)}
+
+
+def row(name: str, values: list[str]) -> str:
+    return f"{name:<26}" + "".join(f"{v:>18}" for v in values)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--normal", default=str(ROOT / "bench/results/balance-normal.json"))
-    parser.add_argument("--balanced", default=str(ROOT / "bench/results/balance-tone.json"))
+    parser.add_argument("--pair", nargs=2, action="append", metavar=("NORMAL.json", "BALANCED.json"),
+                        required=True, help="a normal and a balanced run at the same seed and images seen")
     parser.add_argument("--chart", default=str(ROOT / "bench/results/bias_audit.png"))
     args = parser.parse_args()
     from facegan.audit import CATEGORIES, UNIFORM, plot_shares, total_variation
     from facegan.plots import save_figure
 
-    (_, normal), (_, balanced) = load_run(args.normal), load_run(args.balanced)
-    sets = {"held-out real": normal["audit"]["real"], "trained normally": normal["audit"]["generated"],
-            "--balance tone": balanced["audit"]["generated"]}
-    print(f"{'ITA category':<14}" + "".join(f"{name:>18}" for name in sets))
+    pairs = [(load_run(n), load_run(b)) for n, b in args.pair]
+    normal, balanced = [p[0] for p in pairs], [p[1] for p in pairs]
+    sets = {"held-out real": normal[0]["audit"]["real"], "trained normally": mean_set(normal, "generated"),
+            "--balance tone": mean_set(balanced, "generated")}
+    print(f"mean category shares over {len(pairs)} seed(s), 2,000 faces per generator")
+    print(row("ITA category", list(sets)))
     for i, category in enumerate(CATEGORIES):
-        print(f"{category:<14}" + "".join(f"{s['shares'][i]:>18.1%}" for s in sets.values()))
-    print(f"{'TV to uniform':<14}" + "".join(f"{total_variation(s['shares'], UNIFORM):>18.3f}" for s in sets.values()))
+        print(row(category, [f"{s['shares'][i]:.1%}" for s in sets.values()]))
     real = sets["held-out real"]["shares"]
-    print(f"{'TV to real':<14}{'':>18}" + "".join(f"{total_variation(s['shares'], real):>18.3f}"
-                                                for s in list(sets.values())[1:]))
-    print(f"{'FID':<14}{'':>18}{normal['fid']:>18.2f}{balanced['fid']:>18.2f}")
-    title = (f"TV to uniform: real {total_variation(real, UNIFORM):.2f}, normal "
-             f"{total_variation(sets['trained normally']['shares'], UNIFORM):.2f}, balanced "
-             f"{total_variation(sets['--balance tone']['shares'], UNIFORM):.2f}")
+    print(row("TV to uniform (of means)", [f"{total_variation(s['shares'], UNIFORM):.3f}" for s in sets.values()]))
+
+    def per_seed(run_list, value) -> str:
+        return " / ".join(value(r) for r in run_list)
+    tv_u = lambda r: f"{r['audit']['generated']['tv_to_uniform']:.3f}"  # noqa: E731
+    tv_r = lambda r: f"{total_variation(r['audit']['generated']['shares'], real):.3f}"  # noqa: E731
+    fid = lambda r: f"{r['fid']:.1f}"  # noqa: E731
+    fid_w = lambda r: f"{r['fid_reweighted']:.1f}" if "fid_reweighted" in r else "-"  # noqa: E731
+    print("per seed (seed order as given):")
+    for name, value in (("TV to uniform", tv_u), ("TV to real", tv_r), ("FID", fid),
+                        ("FID to tone-balanced real", fid_w)):
+        print(row(name, ["", per_seed(normal, value), per_seed(balanced, value)]))
+    title = (f"TV to uniform: real {total_variation(real, UNIFORM):.2f}, trained normally "
+             f"{total_variation(sets['trained normally']['shares'], UNIFORM):.2f}, --balance tone "
+             f"{total_variation(sets['--balance tone']['shares'], UNIFORM):.2f}"
+             + (f" (means of {len(pairs)} seeds)" if len(pairs) > 1 else ""))
     save_figure(plot_shares(sets, title=title), args.chart)
     print(f"wrote {args.chart}")
 
