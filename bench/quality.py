@@ -62,10 +62,11 @@ def parse_run(words: list[str]) -> tuple[str, str, dict]:
 
 
 def train_and_score(label, name, overrides, args, train_dir, held_out, work) -> dict:
+    from facegan.audit import audit, tone_weights
     from facegan.config import preset
     from facegan.export import generator_from_checkpoint
     from facegan.metrics import evaluate_generator
-    from facegan.sample import generate, image_grid, save_png
+    from facegan.sample import faces_from_seeds, generate, image_grid, save_png
     from facegan.train import train
 
     n_train = len(list(train_dir.iterdir()))
@@ -77,16 +78,11 @@ def train_and_score(label, name, overrides, args, train_dir, held_out, work) -> 
     G, _ = generator_from_checkpoint(cfg.run_dir / "checkpoints/latest.pt")
     z = torch.randn(64, cfg.z_size, generator=torch.Generator().manual_seed(7))
     save_png(GRIDS / f"{label}.png", image_grid(generate(G, z)), upscale=2)
-    # --audit also scores against the held-out faces resampled to equal tone shares: the
-    # reference balanced training aims at, so its FID cost splits into intended and not.
-    reweight = None
-    if args.audit:
-        from facegan.audit import tone_weights
-        reweight = tone_weights
-    scores = evaluate_generator(G, held_out, args.n, cfg.z_size, CACHE, progress=True, reweight=reweight)
+    # --audit also scores against the held-out faces resampled to equal tone shares (the
+    # reference balanced training aims at), so balancing's FID cost splits into intended and not.
+    scores = evaluate_generator(G, held_out, args.n, cfg.z_size, CACHE, progress=True,
+                                reweight=tone_weights if args.audit else None)
     if args.audit:  # skin-tone shares of the same number of generated faces as held-out ones
-        from facegan.audit import audit
-        from facegan.sample import faces_from_seeds
         scores["audit"] = audit(held_out[:args.n], faces_from_seeds(G, list(range(args.n))))
     return {**scores, "preset": name, "overrides": overrides, "images_seen": summary["images_seen"],
             "seconds": summary["seconds"]}
