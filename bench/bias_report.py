@@ -34,6 +34,16 @@ def mean_set(runs: list[dict], which: str) -> dict:
     return {"shares": np.mean([p["shares"] for p in parts], axis=0).tolist(), "n": sum(p["n"] for p in parts)}
 
 
+def run_summary(run: dict, real_shares) -> dict[str, str]:
+    """One generator's figures, formatted: TV to uniform and to the real shares, FID, reweighted FID."""
+    from facegan.audit import total_variation
+    generated = run["audit"]["generated"]
+    return {"TV to uniform": f"{generated['tv_to_uniform']:.3f}",
+            "TV to real": f"{total_variation(generated['shares'], real_shares):.3f}",
+            "FID": f"{run['fid']:.1f}",
+            "FID to tone-balanced real": f"{run['fid_reweighted']:.1f}" if "fid_reweighted" in run else "-"}
+
+
 def row(name: str, values: list[str]) -> str:
     return f"{name:<26}" + "".join(f"{v:>18}" for v in values)
 
@@ -58,16 +68,10 @@ def main() -> None:
     real = sets["held-out real"]["shares"]
     print(row("TV to uniform (of means)", [f"{total_variation(s['shares'], UNIFORM):.3f}" for s in sets.values()]))
 
-    def per_seed(run_list, value) -> str:
-        return " / ".join(value(r) for r in run_list)
-    tv_u = lambda r: f"{r['audit']['generated']['tv_to_uniform']:.3f}"  # noqa: E731
-    tv_r = lambda r: f"{total_variation(r['audit']['generated']['shares'], real):.3f}"  # noqa: E731
-    fid = lambda r: f"{r['fid']:.1f}"  # noqa: E731
-    fid_w = lambda r: f"{r['fid_reweighted']:.1f}" if "fid_reweighted" in r else "-"  # noqa: E731
+    summaries = [[run_summary(run, real) for run in runs] for runs in (normal, balanced)]
     print("per seed (seed order as given):")
-    for name, value in (("TV to uniform", tv_u), ("TV to real", tv_r), ("FID", fid),
-                        ("FID to tone-balanced real", fid_w)):
-        print(row(name, ["", per_seed(normal, value), per_seed(balanced, value)]))
+    for name in summaries[0][0]:
+        print(row(name, [""] + [" / ".join(s[name] for s in side) for side in summaries]))
     title = (f"TV to uniform: real {total_variation(real, UNIFORM):.2f}, trained normally "
              f"{total_variation(sets['trained normally']['shares'], UNIFORM):.2f}, --balance tone "
              f"{total_variation(sets['--balance tone']['shares'], UNIFORM):.2f}"

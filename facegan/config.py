@@ -21,6 +21,7 @@ LR_DECAYS = ("none", "linear", "cosine")
 AUGMENTS = ("color", "translation", "cutout")  # DiffAugment's policies (facegan/augment.py)
 SCHEDULES = ("fixed", "decay", "gated")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+BALANCES = ("none", "tone")  # training draws: uniform, or evened out over skin-tone categories
 
 
 def opt(default, help: str):
@@ -178,8 +179,6 @@ def validate(cfg: TrainConfig) -> None:
 
 
 # Named configs. The course recipe is the notebook's; demo fits a 2-core CPU in minutes.
-BALANCES = ("none", "tone")
-
 PRESETS: dict[str, dict] = {
     "course": dict(image_size=64, conv_dim=64, batch_size=128, loss="bce", label_smoothing=1.0),
     "demo": dict(image_size=32, conv_dim=64, batch_size=64, synthetic_n=4096, epochs=20,
