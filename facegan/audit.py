@@ -52,21 +52,26 @@ _SRGB_TO_XYZ = np.array([
     [0.0193339, 0.1191920, 0.9503041],
 ])
 _D65_WHITE = np.array([0.95047, 1.0, 1.08883])
+_XYZ_FROM_LINEAR = (_SRGB_TO_XYZ / _D65_WHITE[:, None]).T  # row vectors: xyz = rgb @ this, white-normalised
 
 
 # ---------------------------------------------------------------- colour
 
 def srgb_to_lab(rgb) -> np.ndarray:
     """sRGB in 0..255 (uint8 or float, shape (..., 3)) -> CIELAB (D65, 2 degree observer), float64."""
-    c = np.asarray(rgb, dtype=np.float64) / 255.0
-    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    xyz = linear @ (_SRGB_TO_XYZ / _D65_WHITE[:, None]).T
+    return _lab(np.asarray(rgb, dtype=np.float64) / 255.0, np, _XYZ_FROM_LINEAR)
+
+
+def _lab(c, xp, xyz_from_linear):
+    """sRGB in 0..1 -> CIELAB with the array module xp (numpy, or torch for gradients).
+
+    Each power takes its argument clipped to where its branch applies, so the branch that
+    `where` discards never produces a NaN gradient."""
+    linear = xp.where(c <= 0.04045, c / 12.92, ((xp.clip(c, 0.04045, None) + 0.055) / 1.055) ** 2.4)
+    xyz = linear @ xyz_from_linear
     eps = (6 / 29) ** 3
-    f = np.where(xyz > eps, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    L = 116 * f[..., 1] - 16
-    a = 500 * (f[..., 0] - f[..., 1])
-    b = 200 * (f[..., 1] - f[..., 2])
-    return np.stack([L, a, b], axis=-1)
+    f = xp.where(xyz > eps, xp.clip(xyz, eps, None) ** (1 / 3), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return xp.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
 
 
 def ita_degrees(L, b) -> np.ndarray:
@@ -139,6 +144,22 @@ def image_ita(images: np.ndarray, box=SKIN_BOX, chunk: int = 4096) -> np.ndarray
     parts = [skin_lab(images[i:i + chunk], box) for i in range(0, len(images), chunk)]
     lab = np.concatenate(parts) if parts else np.empty((0, 3))
     return ita_degrees(lab[:, 0], lab[:, 2])
+
+
+def soft_ita(images):
+    """(N,) ITA in degrees of a torch batch (N, 3, H, W) in [-1, 1], differentiable.
+
+    The training-time twin of `image_ita`: the mean L* and b* over the same skin box, as
+    the robust median has no useful gradient. Stray hair in the box pulls it a little,
+    the same way for real and generated faces, which is all a comparison of the two needs.
+    """
+    import torch  # only training needs gradients; the audit itself stays numpy
+
+    rows, cols = _box_slices(*images.shape[-2:])
+    rgb = ((images[:, :, rows, cols].float() + 1) / 2).clamp(0, 1).movedim(1, -1)
+    lab = _lab(rgb, torch, torch.as_tensor(_XYZ_FROM_LINEAR, dtype=rgb.dtype, device=rgb.device))
+    L, b = lab[..., 0].mean(dim=(1, 2)), lab[..., 2].mean(dim=(1, 2))
+    return torch.rad2deg(torch.atan2(L - 50, b))
 
 
 # ---------------------------------------------------------------- categories and distances

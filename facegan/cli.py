@@ -18,6 +18,14 @@ from .config import PRESETS, ConfigError, TrainConfig, preset
 _TYPES = {"int": int, "float": float, "str": str}
 
 
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None: config flags default to None (meaning "not given"),
+    and their help already names the TrainConfig default."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def add_config_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("config (TrainConfig fields; defaults from --preset)")
     for f in fields(TrainConfig):
@@ -224,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a DCGAN; writes a run folder",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), help="a named config to start from")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out (or runs/<name>) from checkpoints/latest.pt")
@@ -233,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="faces from a checkpoint or export: a grid PNG or a folder of PNGs",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsFormatter)
     p.add_argument("--checkpoint", required=True, help="a .pt checkpoint (EMA weights when present) or a "
                                                        ".safetensors export")
     p.add_argument("--n", type=int, default=64, help="how many faces")
@@ -246,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("interpolate", help="a latent walk between seeds: a grid PNG and a looping GIF",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsFormatter)
     p.add_argument("--checkpoint", required=True, help="a .pt checkpoint or a .safetensors export")
     p.add_argument("--seeds", required=True, help="faces to walk through, e.g. 1,2,3 (the faces "
                                                   "`sample --seed 1` puts first)")
@@ -262,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("serve", help="a local web page to explore a generator: seeds, truncation, walks",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsFormatter)
     p.add_argument("--checkpoint", required=True, help="a .pt checkpoint or a .safetensors export")
     p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 shares it on your network (no authentication)")
     p.add_argument("--port", type=int, default=8000)
@@ -270,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("audit", help="skin-tone (ITA) shares of real and/or generated faces, and their "
-                                     "distance", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     "distance", formatter_class=DefaultsFormatter)
     p.add_argument("--data-dir", help="a folder of real faces")
     p.add_argument("--checkpoint", help="a .pt checkpoint or .safetensors export whose faces to audit")
     p.add_argument("--n", type=int, default=2000, help="generated faces (seeds seed..seed+n-1)")
@@ -286,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_view)
 
     p = sub.add_parser("evaluate", help="FID, KID and SWD of a checkpoint's generator against real images",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsFormatter)
     p.add_argument("--checkpoint", required=True, help="a .pt snapshot, e.g. runs/demo/checkpoints/latest.pt")
     p.add_argument("--data-dir", required=True, help="folder of real images (recursive jpg/png)")
     p.add_argument("--n", type=int, default=10000, help="real and generated images compared")

@@ -48,6 +48,9 @@ class TrainConfig:
     balance: str = opt("none", "none | tone: draw training images inversely to the share of their "
                                "skin-tone (ITA) category, so rare tones are seen as often as common ones")
     balance_cap: float = opt(5.0, "balance: no image is drawn more than this many times the average")
+    tone_match: float = opt(0.0, "weight of a G loss pulling the skin-tone (ITA) distribution of its "
+                                 "batch onto the real batch's (with --balance tone, the balanced draw); "
+                                 "0 turns it off")
     extra_layers: int = opt(0, "deeper nets: 3x3 conv blocks added to D and G at the finest feature map")
     d_dropout: float = opt(0.0, ">0 gives the Keras-style D with dropout after each block")
     d_norm: str = opt("batch", "D's normalisation: batch | spectral (spectral norm, no BatchNorm) | none")
@@ -154,7 +157,7 @@ def validate(cfg: TrainConfig) -> None:
     _check(cfg.loss != "wgan" or cfg.d_norm != "batch",
            "loss='wgan': its gradient penalty is per image, which BatchNorm mixes; add --d-norm none or spectral")
     _check(cfg.lr_decay in LR_DECAYS, f"lr_decay={cfg.lr_decay!r}: choose one of {', '.join(LR_DECAYS)}")
-    for name in ("gp_weight", "r1_gamma", "instance_noise"):
+    for name in ("gp_weight", "r1_gamma", "instance_noise", "tone_match"):
         _check(getattr(cfg, name) >= 0, f"{name}={getattr(cfg, name)}: must be >= 0 (0 turns it off)")
     _check(cfg.balance in BALANCES, f"balance={cfg.balance!r}: choose one of {', '.join(BALANCES)}")
     _check(cfg.balance_cap >= 1, f"balance_cap={cfg.balance_cap}: must be >= 1 (5 is usual)")

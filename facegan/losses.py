@@ -10,11 +10,14 @@
 - "wgan": D estimates the Wasserstein distance (real minus fake scores); it needs a
   Lipschitz D, which `gradient_penalty` (WGAN-GP, Gulrajani et al. 2017) enforces.
 `r1_penalty` (Mescheder et al. 2018) penalises D's gradient on real images.
+`tone_gap` is a G-side term: how far the skin tones of G's batch lie from the real batch's.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from .audit import soft_ita
 
 SMOOTH_TARGET = 0.9  # one-sided label smoothing (Salimans et al. 2016): only real labels
 
@@ -81,3 +84,23 @@ def d_accuracy(real_logits, fake_logits, kind: str = "bce") -> torch.Tensor:
     threshold = 0.5 if kind == "ls" else 0.0  # LS targets are 0 and 1; the others are centred on 0
     correct = (real_logits > threshold).float().sum() + (fake_logits <= threshold).float().sum()
     return correct / (real_logits.numel() + fake_logits.numel())
+
+
+def sorted_gap(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """1-D Wasserstein-1 distance between two equal-size samples: the mean gap between
+    their sorted values. Each value is pulled towards its quantile in the other sample,
+    so it moves a distribution without asking any one image to copy another."""
+    if a.shape != b.shape or a.dim() != 1:
+        raise ValueError(f"sorted_gap compares two 1-D samples of one size; got {tuple(a.shape)} "
+                         f"and {tuple(b.shape)}")
+    return (a.sort().values - b.sort().values).abs().mean()
+
+
+def tone_gap(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """How far the skin-tone (ITA) distribution of G's batch lies from the real batch's:
+    their Wasserstein-1 distance in radians (0.1 is about 6 degrees).
+
+    D judges faces one at a time and need not mind if G paints every face the same warm
+    middle tone; this term does. With --balance tone the real batch is the balanced
+    draw, so it pulls G towards equal tone shares, not CelebA's."""
+    return sorted_gap(torch.deg2rad(soft_ita(fake)), torch.deg2rad(soft_ita(real.detach())))

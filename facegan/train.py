@@ -100,7 +100,7 @@ def make_optimizers(cfg: TrainConfig, D: torch.nn.Module, G: torch.nn.Module):
 
 def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, loss: str = "bce",
                real_target: float = 1.0, train_d: bool = True, train_g: bool = True,
-               amp: bool = False, augment=None, d_penalty=None) -> dict:
+               amp: bool = False, augment=None, d_penalty=None, g_penalty=None) -> dict:
     """One D update on (real, G(z)), then one G update that tries to fool the updated D.
 
     Returns detached 0-dim tensors (d_loss, d_acc, and g_loss when G was updated), left
@@ -108,7 +108,9 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, loss: st
     accuracy are measured even when the schedule skips its update, because the accuracy
     gate needs them. amp=True runs the forward passes in bf16 autocast (CUDA).
     `augment(x)` transforms everything D sees, real and fake alike (DiffAugment, instance
-    noise); `d_penalty(D, real, fake)` adds a regulariser (R1, gradient penalty) to D's loss.
+    noise); `d_penalty(D, real, fake)` adds a regulariser (R1, gradient penalty) to D's loss,
+    and `g_penalty(fake, real)` a term (the tone match) to G's, on the unaugmented images.
+    The logged g_loss stays the adversarial part alone; the term is logged as g_penalty.
     """
     augment = augment or (lambda x: x)
     autocast = torch.autocast(real.device.type, dtype=torch.bfloat16, enabled=amp)
@@ -140,8 +142,9 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, loss: st
             with autocast:
                 g_logits = D_plain(augment(fake))
             g_loss = losses.g_loss(g_logits.float(), loss)
+            g_extra = g_penalty(fake.float(), real) if g_penalty is not None else None
             g_opt.zero_grad(set_to_none=True)
-            g_loss.backward()
+            (g_loss if g_extra is None else g_loss + g_extra).backward()
             g_opt.step()
         finally:
             D_plain.requires_grad_(True)
@@ -149,6 +152,8 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, loss: st
              "d_acc": losses.d_accuracy(real_logits.detach(), fake_logits.detach(), loss)}
     if train_g:
         stats["g_loss"] = g_loss.detach()
+        if g_extra is not None:
+            stats["g_penalty"] = g_extra.detach()
     return stats
 
 
@@ -163,6 +168,14 @@ def make_d_penalty(cfg: TrainConfig, step_of):
                 return None
             return 0.5 * cfg.r1_gamma * cfg.r1_every * losses.r1_penalty(D, real)
         return r1
+    return None
+
+
+def make_g_penalty(cfg: TrainConfig):
+    """G's extra term for this config, or None: the tone match (losses.tone_gap) weighted
+    by cfg.tone_match."""
+    if cfg.tone_match > 0:
+        return lambda fake, real: cfg.tone_match * losses.tone_gap(fake, real)
     return None
 
 
@@ -207,7 +220,10 @@ PIECES = ("G_ema", "schedule", "augmenter", "monitor")
 
 def check_resumable(saved: dict, cfg: TrainConfig) -> None:
     current = cfg.to_dict()
-    changed = sorted(k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k])
+    # A key newer than the checkpoint held its default then: a feature that did not exist was off.
+    defaults = TrainConfig().to_dict()
+    changed = sorted(k for k in current if k not in RESUMABLE_CHANGES
+                     and saved.get(k, defaults[k]) != current[k])
     if changed:
         diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
         raise CheckpointError(f"cannot resume: the checkpoint was trained with a different config "
@@ -299,6 +315,7 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
     total_steps = cfg.epochs * len(batches)
     real_target = cfg.label_smoothing
     d_penalty = make_d_penalty(cfg, lambda: step)
+    g_penalty = make_g_penalty(cfg)
     base_lrs = [(d_opt, cfg.lr_d), (g_opt, cfg.lr_g)]
     sampler = ema.model if ema else G  # what samples and evaluations show
     needs_acc = cfg.schedule == "gated"
@@ -318,7 +335,7 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
                 z = sample_z(len(real), cfg.z_size, z_gen, device)
                 augment = (lambda x, p=progress_now: augmenter(x, p)) if augmenter.enabled else None
                 stats = train_step(real, D_step, G_step, d_opt, g_opt, z, cfg.loss, real_target,
-                                   train_d, train_g, use_amp, augment, d_penalty)
+                                   train_d, train_g, use_amp, augment, d_penalty, g_penalty)
                 if ema is not None and train_g:
                     ema.update(G, step)
                 if needs_acc:  # the gate needs D's accuracy now; other schedules avoid this sync

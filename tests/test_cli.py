@@ -13,6 +13,10 @@ def test_help_lists_every_config_field(capsys):
     out = capsys.readouterr().out
     for f in fields(TrainConfig):
         assert "--" + f.name.replace("_", "-") in out
+    # Each flag names its TrainConfig default once, not also argparse's "not given" None.
+    flat = " ".join(out.split())
+    assert "(default: 0.0)" in flat.split("--tone-match FLOAT")[-1].split("--extra-layers")[0]
+    assert "(default: None)" not in flat
 
 
 def test_flags_are_typed_and_unknown_ones_rejected(capsys):

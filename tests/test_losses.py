@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from facegan.losses import d_accuracy, d_loss, fake_loss, g_loss, real_loss
+from facegan.audit import soft_ita
+from facegan.losses import d_accuracy, d_loss, fake_loss, g_loss, real_loss, sorted_gap, tone_gap
 
 
 def test_bce_values_on_known_logits():
@@ -82,3 +83,47 @@ def test_penalties_measure_d_gradients():
     assert gradient_penalty(D, x, torch.randn_like(x)).item() == pytest.approx((3 ** 0.5 - 1) ** 2)
     r1_penalty(D, x).backward()
     assert D.w.grad is not None and D.w.grad.abs().sum() > 0  # the penalty trains D
+
+
+def test_sorted_gap_is_the_1d_wasserstein_distance():
+    a = torch.tensor([0.0, 1.0, 5.0, 2.0])
+    assert sorted_gap(a, a[torch.randperm(4)]) == 0  # order within a batch does not matter
+    assert torch.isclose(sorted_gap(a, a + 3), torch.tensor(3.0))
+    # quantile against quantile: {0, 10} vs {4, 6} is (4 + 4) / 2, not a pairing by position
+    assert torch.isclose(sorted_gap(torch.tensor([10.0, 0.0]), torch.tensor([4.0, 6.0])), torch.tensor(4.0))
+    with pytest.raises(ValueError, match="one size"):
+        sorted_gap(a, a[:3])
+
+
+def flat_faces(rgb: torch.Tensor, size: int = 16) -> torch.Tensor:
+    """(N, 3, size, size) faces in [-1, 1], each one flat colour from rgb (N, 3) in 0..1."""
+    return (rgb * 2 - 1)[:, :, None, None].expand(-1, -1, size, size)
+
+
+def test_tone_gap_pulls_one_tone_onto_the_real_spread():
+    # Fake faces start as one warm middle tone; the real batch spans light to dark. Gradient
+    # descent on the gap alone must spread the fakes over the real tones, as --tone-match
+    # asks of G: the narrowing a GAN shows on CelebA, undone.
+    t = torch.linspace(0, 1, 16)[:, None]
+    light, dark = torch.tensor([0.93, 0.78, 0.70]), torch.tensor([0.38, 0.24, 0.18])
+    real = flat_faces(light * (1 - t) + dark * t)
+    logits = torch.logit(torch.tensor([0.69, 0.50, 0.40])).repeat(16, 1)
+    logits = (logits + 0.01 * torch.randn(16, 3, generator=torch.Generator().manual_seed(0))).requires_grad_()
+    opt = torch.optim.Adam([logits], lr=0.05)
+    before = tone_gap(flat_faces(torch.sigmoid(logits)), real).item()
+    for _ in range(300):
+        opt.zero_grad()
+        gap = tone_gap(flat_faces(torch.sigmoid(logits)), real)
+        gap.backward()
+        opt.step()
+    fake_ita, real_ita = soft_ita(flat_faces(torch.sigmoid(logits))), soft_ita(real)
+    print(f"\ntone gap {before:.3f} -> {gap.item():.3f} rad; ITA spread {fake_ita.std():.1f} vs real {real_ita.std():.1f} deg")
+    assert before > 0.2 and gap.item() < 0.1 * before
+    assert fake_ita.std() > 0.8 * real_ita.std()
+
+
+def test_tone_gap_gradients_are_finite_at_the_colour_extremes():
+    extremes = torch.tensor([[0.0, 0, 0], [1, 1, 1], [0.5, 0.5, 0.5], [0.04, 0.04, 0.04]]).requires_grad_()
+    real = flat_faces(torch.rand(4, 3, generator=torch.Generator().manual_seed(1)))
+    tone_gap(flat_faces(extremes), real).backward()
+    assert torch.isfinite(extremes.grad).all()

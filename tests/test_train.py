@@ -1,3 +1,4 @@
+import copy
 import json
 import pickle
 
@@ -10,7 +11,7 @@ from facegan.checkpoint import CheckpointError, load_checkpoint
 from facegan.config import TrainConfig
 from facegan.models import build_models
 from facegan.sample import load_train_samples
-from facegan.train import TrainingError, make_optimizers, train, train_step
+from facegan.train import TrainingError, check_resumable, make_optimizers, train, train_step
 
 
 def params(model):
@@ -46,6 +47,28 @@ def test_g_step_leaves_no_gradients_on_d(nets):
     train_step(real, D, G, d_opt, g_opt, z, train_d=False, train_g=True)
     assert all(p.grad is None for p in D.parameters())
     assert all(p.requires_grad for p in D.parameters())  # D is unfrozen again for its own step
+
+
+def test_a_g_penalty_steers_g_alone_and_is_logged_apart(nets):
+    D, G, d_opt, g_opt, real, z = nets
+    start = copy.deepcopy([m.state_dict() for m in (D, G, d_opt, g_opt)])
+    plain = train_step(real, D, G, d_opt, g_opt, z)
+    after_plain = params(D), params(G)
+    for m, state in zip((D, G, d_opt, g_opt), start):
+        m.load_state_dict(state)
+    with torch.no_grad():
+        expected = -G(z).mean()  # train-mode BatchNorm: the same batch statistics the step sees
+    seen = []
+    def brighten(fake, real_batch):  # a penalty that only G's images can lower
+        seen.append((fake.requires_grad, real_batch is real))
+        return -fake.mean()
+    stats = train_step(real, D, G, d_opt, g_opt, z, g_penalty=brighten)
+    assert seen == [(True, True)]  # G's graph and the unaugmented real batch
+    assert all(torch.equal(a, b) for a, b in zip(after_plain[0], D.parameters()))  # D: no change
+    assert changed(after_plain[1], G)  # G: the penalty's gradient moved it
+    assert torch.equal(stats["g_loss"], plain["g_loss"])  # g_loss stays the adversarial part
+    assert torch.allclose(stats["g_penalty"], expected)
+    assert "g_penalty" not in plain
 
 
 def test_d_step_lowers_d_loss_on_the_same_batch(nets):
@@ -103,7 +126,8 @@ def test_cpu_run_is_deterministic_for_a_seed(tiny_cfg, tmp_path):
 
 
 QUALITY_PIECES = {"ema_decay": 0.9, "augment": "color,translation,cutout", "instance_noise": 0.1,
-                  "r1_gamma": 1.0, "r1_every": 2, "lr_decay": "cosine", "d_norm": "spectral", "loss": "hinge"}
+                  "r1_gamma": 1.0, "r1_every": 2, "lr_decay": "cosine", "d_norm": "spectral", "loss": "hinge",
+                  "tone_match": 0.5}
 
 
 @pytest.mark.parametrize("extra", [{}, {"d_dropout": 0.3, "schedule": "decay", "d_steps": 3}, QUALITY_PIECES,
@@ -140,6 +164,14 @@ def test_resume_refuses_a_different_config(tiny_cfg):
     train(tiny_cfg(), progress=False)
     with pytest.raises(CheckpointError, match="conv_dim"):
         train(tiny_cfg(conv_dim=16, epochs=2), resume=True, progress=False)
+
+
+def test_a_checkpoint_older_than_a_config_field_resumes_with_that_feature_off(tiny_cfg):
+    # Checkpoints written before tone_match existed lack the key: it was off then.
+    saved = {k: v for k, v in tiny_cfg().to_dict().items() if k != "tone_match"}
+    check_resumable(saved, tiny_cfg(epochs=2))
+    with pytest.raises(CheckpointError, match="tone_match: None -> 0.5|tone_match: 0.0 -> 0.5"):
+        check_resumable(saved, tiny_cfg(tone_match=0.5))
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(tiny_cfg, monkeypatch):
