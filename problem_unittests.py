@@ -186,6 +186,23 @@ def check_balanced_draw(data_shares, drawn_shares) -> None:
     _passed(f"TV to uniform falls from {before:.3f} (data) to {after:.3f} (balanced draws)")
 
 
+def check_sorted_gap(sorted_gap) -> None:
+    """The 1-D Wasserstein distance behind --tone-match: it compares two samples as
+    distributions, quantile against quantile, whatever order each batch comes in."""
+    a = torch.tensor([3.0, -1.0, 7.0, 0.5])
+    assert torch.isclose(sorted_gap(a, a[[2, 0, 3, 1]]), torch.tensor(0.0), atol=1e-6), \
+        "the same values in another order should be 0 apart: sort both samples before comparing"
+    assert torch.isclose(sorted_gap(a, a + 2.5), torch.tensor(2.5), atol=1e-6), \
+        "a sample shifted by 2.5 should be 2.5 away: take the mean absolute gap"
+    got = float(sorted_gap(torch.tensor([10.0, 0.0]), torch.tensor([4.0, 6.0])))
+    assert math.isclose(got, 4.0, abs_tol=1e-5), \
+        f"{{0, 10}} vs {{4, 6}} should be 4 (0 meets 4, 10 meets 6), got {got}: pair the sorted values"
+    fake = torch.tensor([0.0, 0.0, 0.0], requires_grad=True)
+    sorted_gap(fake, torch.tensor([-1.0, 0.5, 2.0])).backward()
+    assert fake.grad is not None and fake.grad.abs().sum() > 0, "the gap should pass gradients to G's side"
+    _passed("sorted gap: order-free, shift-exact, quantile against quantile, differentiable")
+
+
 # ------------------------------------------------------------------ a short run
 
 def check_training_run(run_dir) -> None:
@@ -271,6 +288,11 @@ def test_tone_audit_and_balanced_draw(tmp_path):
     check_balanced_draw(shares(ita), np.bincount(categorize(ita), weights=tone_weights(faces), minlength=6))
 
 
+def test_sorted_gap():
+    from facegan.losses import sorted_gap
+    check_sorted_gap(sorted_gap)
+
+
 def test_short_training_run(tmp_path):
     from facegan.config import preset
     from facegan.train import train
@@ -307,4 +329,8 @@ def test_checks_catch_mistakes():
     skewed = np.array([0.5, 0.2, 0.1, 0.1, 0.05, 0.05])
     with pytest.raises(AssertionError):
         check_balanced_draw(skewed, skewed[::-1])  # as far from uniform as before, just reversed
+    with pytest.raises(AssertionError):
+        check_sorted_gap(lambda a, b: (a - b).abs().mean())  # pairs by position, not by quantile
+    with pytest.raises(AssertionError):
+        check_sorted_gap(lambda a, b: (a.mean() - b.mean()).abs())  # compares means, not distributions
     assert real_loss  # the library's real loss is what test_losses checks

@@ -1,14 +1,18 @@
-"""Normal vs balanced training, side by side: skin-tone shares, TV distances and FID.
+"""Generators side by side: skin-tone shares, TV distances and FID, e.g. normal vs balanced training.
 
-Reads pairs of bench/quality.py --audit results (one normal and one --balance tone run per
-seed), prints the table the README quotes, and draws the held-out faces' shares beside both
-generators' (averaged over the pairs) in one chart. Run from the repo root, per seed S:
+Reads bench/quality.py --audit results, one file per seed for each way of training,
+prints the table the README quotes and draws the held-out faces' shares beside each
+generator's (averaged over its seeds) in one chart. Run from the repo root, per seed S:
     .venv/bin/python bench/quality.py --skip-defaults --audit \\
         --out bench/results/balance-normal-sS.json --run normal-sS quality seed=S
     .venv/bin/python bench/quality.py --skip-defaults --audit \\
         --out bench/results/balance-balanced-sS.json --run balanced-sS quality seed=S balance=tone
-    .venv/bin/python bench/bias_report.py --pair N0.json B0.json --pair N1.json B1.json \\
+    .venv/bin/python bench/quality.py --skip-defaults --audit \\
+        --out bench/results/balance-tm4-sS.json --run tm4-sS quality seed=S balance=tone tone_match=4
+    .venv/bin/python bench/bias_report.py --set "trained normally" N0.json N1.json \\
+        --set "--balance tone" B0.json B1.json --set "+ --tone-match 4" T0.json T1.json \\
         [--chart assets/bias_audit.png]
+Give each --set its seeds in the same order.
 """
 from __future__ import annotations
 
@@ -35,10 +39,12 @@ def mean_set(runs: list[dict], which: str) -> dict:
 
 
 def run_summary(run: dict, real_shares) -> dict[str, str]:
-    """One generator's figures, formatted: TV to uniform and to the real shares, FID, reweighted FID."""
+    """One generator's figures, formatted: median ITA, TV to uniform and to the real shares,
+    FID, reweighted FID."""
     from facegan.audit import total_variation
     generated = run["audit"]["generated"]
-    return {"TV to uniform": f"{generated['tv_to_uniform']:.3f}",
+    return {"median ITA": f"{generated['ita_median']:.1f}",
+            "TV to uniform": f"{generated['tv_to_uniform']:.3f}",
             "TV to real": f"{total_variation(generated['shares'], real_shares):.3f}",
             "FID": f"{run['fid']:.1f}",
             "FID to tone-balanced real": f"{run['fid_reweighted']:.1f}" if "fid_reweighted" in run else "-"}
@@ -50,32 +56,34 @@ def row(name: str, values: list[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pair", nargs=2, action="append", metavar=("NORMAL.json", "BALANCED.json"),
-                        required=True, help="a normal and a balanced run at the same seed and images seen")
+    parser.add_argument("--set", nargs="+", action="append", metavar=("LABEL", "RUN.json"), required=True,
+                        dest="sets", help="a way of training: its label, then one result file per seed")
     parser.add_argument("--chart", default=str(ROOT / "bench/results/bias_audit.png"))
     args = parser.parse_args()
+    if any(len(given) < 2 for given in args.sets):
+        parser.error("each --set needs a label and at least one result file")
     from facegan.audit import CATEGORIES, UNIFORM, plot_shares, total_variation
     from facegan.plots import save_figure
 
-    pairs = [(load_run(n), load_run(b)) for n, b in args.pair]
-    normal, balanced = [p[0] for p in pairs], [p[1] for p in pairs]
-    sets = {"held-out real": normal[0]["audit"]["real"], "trained normally": mean_set(normal, "generated"),
-            "--balance tone": mean_set(balanced, "generated")}
-    print(f"mean category shares over {len(pairs)} seed(s), 2,000 faces per generator")
+    groups = {given[0]: [load_run(path) for path in given[1:]] for given in args.sets}
+    first = next(iter(groups.values()))
+    sets = {"held-out real": first[0]["audit"]["real"],
+            **{label: mean_set(runs, "generated") for label, runs in groups.items()}}
+    seeds = max(len(runs) for runs in groups.values())
+    print(f"mean category shares over {seeds} seed(s), {first[0]['audit']['generated']['n']:,} faces per generator")
     print(row("ITA category", list(sets)))
     for i, category in enumerate(CATEGORIES):
         print(row(category, [f"{s['shares'][i]:.1%}" for s in sets.values()]))
     real = sets["held-out real"]["shares"]
-    print(row("TV to uniform (of means)", [f"{total_variation(s['shares'], UNIFORM):.3f}" for s in sets.values()]))
+    to_uniform = {label: total_variation(s["shares"], UNIFORM) for label, s in sets.items()}
+    print(row("TV to uniform (of means)", [f"{v:.3f}" for v in to_uniform.values()]))
 
-    summaries = [[run_summary(run, real) for run in runs] for runs in (normal, balanced)]
+    summaries = [[run_summary(run, real) for run in runs] for runs in groups.values()]
     print("per seed (seed order as given):")
     for name in summaries[0][0]:
         print(row(name, [""] + [" / ".join(s[name] for s in side) for side in summaries]))
-    title = (f"TV to uniform: real {total_variation(real, UNIFORM):.2f}, trained normally "
-             f"{total_variation(sets['trained normally']['shares'], UNIFORM):.2f}, --balance tone "
-             f"{total_variation(sets['--balance tone']['shares'], UNIFORM):.2f}"
-             + (f" (means of {len(pairs)} seeds)" if len(pairs) > 1 else ""))
+    title = "TV to uniform: " + ", ".join(f"{label} {v:.2f}" for label, v in to_uniform.items()) \
+            + (f" (means of {seeds} seeds)" if seeds > 1 else "")
     save_figure(plot_shares(sets, title=title), args.chart)
     print(f"wrote {args.chart}")
 
