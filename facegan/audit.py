@@ -260,7 +260,9 @@ def plot_shares(result: dict, title: str | None = None) -> Figure:
     ax.set_xticks(x, [f"{c}\n{_range_label(i)}" for i, c in enumerate(CATEGORIES)])
     ax.set_ylabel("share of faces")
     ax.set_title(f"Skin tone (ITA) categories\n{title or summary_line(result)}", fontsize=10)
-    ax.legend(frameon=False)
+    tallest = max(max(result[name]["shares"]) for name in sets)
+    ax.set_ylim(0, max(tallest, 1 / len(CATEGORIES)) * (1.25 + 0.08 * len(sets)))  # room for the legend
+    ax.legend(frameon=False, loc="upper right", fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
