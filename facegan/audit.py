@@ -197,7 +197,12 @@ def tone_weights(images: np.ndarray, cap: float = 5.0) -> np.ndarray:
     100 faces is drawn as often as one of 10,000; `cap` bounds any image at that many times
     the average weight, so a category of three faces is not repeated thousands of times.
     """
-    category = categorize(image_ita(images))
+    return balanced_weights(categorize(image_ita(images)), cap)
+
+
+def balanced_weights(categories: np.ndarray, cap: float = 5.0) -> np.ndarray:
+    """`tone_weights` from each image's category index, already estimated."""
+    category = np.asarray(categories, dtype=np.int64)
     weights = 1.0 / np.bincount(category, minlength=len(CATEGORIES))[category]
     weights = weights / weights.mean()
     for _ in range(100):  # capping lowers the mean, which lifts the capped again: iterate to the fixed point

@@ -22,6 +22,7 @@ AUGMENTS = ("color", "translation", "cutout")  # DiffAugment's policies (facegan
 SCHEDULES = ("fixed", "decay", "gated")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 BALANCES = ("none", "tone")  # training draws: uniform, or evened out over skin-tone categories
+CONDITIONS = ("none", "tone")  # what G and D are told about each face: nothing, or its skin-tone category
 
 
 def opt(default, help: str):
@@ -51,6 +52,8 @@ class TrainConfig:
     tone_match: float = opt(0.0, "weight of a G loss pulling the skin-tone (ITA) distribution of its "
                                  "batch onto the real batch's (with --balance tone, the balanced draw); "
                                  "0 turns it off")
+    condition: str = opt("none", "none | tone: G and D are conditioned on the skin-tone (ITA) category; "
+                                 "G then draws the six categories in equal shares (a class per slice of z[0])")
     extra_layers: int = opt(0, "deeper nets: 3x3 conv blocks added to D and G at the finest feature map")
     d_dropout: float = opt(0.0, ">0 gives the Keras-style D with dropout after each block")
     d_norm: str = opt("batch", "D's normalisation: batch | spectral (spectral norm, no BatchNorm) | none")
@@ -160,6 +163,7 @@ def validate(cfg: TrainConfig) -> None:
     for name in ("gp_weight", "r1_gamma", "instance_noise", "tone_match"):
         _check(getattr(cfg, name) >= 0, f"{name}={getattr(cfg, name)}: must be >= 0 (0 turns it off)")
     _check(cfg.balance in BALANCES, f"balance={cfg.balance!r}: choose one of {', '.join(BALANCES)}")
+    _check(cfg.condition in CONDITIONS, f"condition={cfg.condition!r}: choose one of {', '.join(CONDITIONS)}")
     _check(cfg.balance_cap >= 1, f"balance_cap={cfg.balance_cap}: must be >= 1 (5 is usual)")
     _check(0 <= cfg.extra_layers <= 8, f"extra_layers={cfg.extra_layers}: must lie in 0..8 (0 is the DCGAN paper's)")
     _check(cfg.r1_every > 0, f"r1_every={cfg.r1_every}: must be a positive integer")

@@ -202,7 +202,8 @@ class FaceBatches:
 
     def __init__(self, images: np.ndarray, batch_size: int, seed: int = 0, hflip: bool = True,
                  device: torch.device | str = "cpu", channels_last: bool = False,
-                 rank: int = 0, world_size: int = 1, weights: np.ndarray | None = None):
+                 rank: int = 0, world_size: int = 1, weights: np.ndarray | None = None,
+                 labels: np.ndarray | None = None):
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise DataError(f"expected a (N, S, S, 3) uint8 array, got {images.shape} {images.dtype}")
         if len(images) < batch_size * world_size:
@@ -218,6 +219,8 @@ class FaceBatches:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         # Balanced sampling: each epoch draws N images with replacement by these probabilities.
         self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+        # Class labels (conditional training) travel with their images through every shuffle.
+        self.labels = None if labels is None else torch.as_tensor(labels, dtype=torch.long).to(self.images.device)
 
     def __len__(self) -> int:
         # Whole batches of this rank's shard: a ragged last batch would skew BatchNorm's statistics.
@@ -225,6 +228,11 @@ class FaceBatches:
 
     def epoch(self, epoch: int, start: int = 0):
         """The epoch's batches from batch `start` on (a resumed run skips those already done)."""
+        for images, _ in self.labelled_epoch(epoch, start):
+            yield images
+
+    def labelled_epoch(self, epoch: int, start: int = 0):
+        """The same batches as `epoch`, each as (images, labels (B,) or None without labels)."""
         g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         # Every rank draws the same permutation and takes its own interleaved shard of it.
         order = self._order(g)[self.rank::self.world_size].to(self.images.device)
@@ -236,7 +244,8 @@ class FaceBatches:
                 flip = flips[idx]
                 x[flip] = x[flip].flip(2)
             x = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2)  # a channels_last view
-            yield x.float().mul_(1 / 127.5).sub_(1).contiguous(memory_format=self.memory_format)
+            x = x.float().mul_(1 / 127.5).sub_(1).contiguous(memory_format=self.memory_format)
+            yield x, None if self.labels is None else self.labels[idx].to(self.device, non_blocking=True)
 
     def _order(self, g: torch.Generator) -> torch.Tensor:
         if self.weights is None:
@@ -244,28 +253,40 @@ class FaceBatches:
         return torch.multinomial(self.weights, len(self.images), replacement=True, generator=g)
 
 
-def balance_weights(cfg, images: np.ndarray, log=print) -> np.ndarray | None:
-    """Per-image sampling probabilities for cfg.balance ("tone"), or None for uniform shuffling.
+def tone_categories(images: np.ndarray) -> np.ndarray:
+    """(N,) skin-tone (ITA) category of each image, indices into audit.CATEGORIES.
 
     For a cached folder they are stored beside the image cache (same fingerprint), so the
-    skin-tone estimate runs once per dataset, not once per run.
+    estimate runs once per dataset, not once per run.
     """
-    if cfg.balance == "none":
-        return None
-    from .audit import tone_weights
+    from .audit import categorize, image_ita
 
     cache = getattr(images, "filename", None)
-    path = Path(cache).with_suffix(f".tone-cap{cfg.balance_cap:g}.npy") if cache else None
+    path = Path(cache).with_suffix(".tone-categories.npy") if cache else None
     if path is not None and path.exists():
-        weights = np.load(path)
-    else:
-        weights = tone_weights(images, cfg.balance_cap)
-        if path is not None:
-            with atomic_open(path) as f:
-                np.save(f, weights)
+        return np.load(path)
+    categories = categorize(image_ita(images)).astype(np.int8)
+    if path is not None:
+        with atomic_open(path) as f:
+            np.save(f, categories)
+    return categories
+
+
+def balance_weights(cfg, images: np.ndarray, log=print) -> np.ndarray | None:
+    """Per-image sampling probabilities for cfg.balance ("tone"), or None for uniform shuffling."""
+    if cfg.balance == "none":
+        return None
+    from .audit import balanced_weights
+
+    weights = balanced_weights(tone_categories(images), cfg.balance_cap)
     log(f"balance tone: the rarest skin tones are drawn up to {weights.max() * len(weights):.1f}x "
         f"as often as average (cap {cfg.balance_cap:g})")
     return weights
+
+
+def condition_labels(cfg, images: np.ndarray) -> np.ndarray | None:
+    """Per-image class labels for cfg.condition ("tone": the ITA category), or None."""
+    return tone_categories(images) if cfg.condition == "tone" else None
 
 
 def celeba_folder(data_dir: str | Path) -> Path:

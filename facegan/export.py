@@ -20,7 +20,7 @@ import torch
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
 from .io import atomic_write_bytes, atomic_write_text
-from .models import Generator
+from .models import Generator, build_generator
 
 FORMAT = "facegan-generator-v1"
 
@@ -29,7 +29,7 @@ def generator_from_checkpoint(path: str | Path, device: str | torch.device = "cp
     """G from a training checkpoint (its EMA weights when present), in eval mode, and its config."""
     ckpt = load_checkpoint(path)
     cfg = TrainConfig.from_dict(ckpt["config"])
-    G = Generator(cfg.z_size, cfg.conv_dim, cfg.image_size, cfg.extra_layers)
+    G = build_generator(cfg)
     G.load_state_dict(ckpt["G_ema"] or ckpt["G"])
     return G.to(device).eval(), cfg
 
@@ -72,8 +72,7 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Gener
                               f"with `python -m facegan export`") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a facegan generator export (format {FORMAT} expected)")
-    cfg = json.loads(meta["facegan_config"])
-    G = Generator(cfg["z_size"], cfg["conv_dim"], cfg["image_size"], cfg.get("extra_layers", 0))
+    G = build_generator(TrainConfig.from_dict(json.loads(meta["facegan_config"])))
     G.load_state_dict(tensors)
     return G.to(device).eval()
 

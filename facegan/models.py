@@ -4,6 +4,11 @@ Both nets are stacks of 4x4, stride-2 blocks: each D block halves the resolution
 doubles the channels; each G block does the reverse. The number of blocks follows from
 the image size, so 32, 64 and 128 px share one definition. State sizes for 64 px and
 conv_dim=64 are given beside each block.
+
+With `n_classes` > 0 both nets are conditional (`--condition tone`: the skin-tone
+category): G reads a one-hot class beside z (Mirza & Osindero 2014) and D adds a
+projection of its features onto a learned class embedding (Miyato & Koyama 2018), so
+D judges "is this a real face of this tone", not only "is this a real face".
 """
 from __future__ import annotations
 
@@ -30,11 +35,12 @@ class Discriminator(nn.Module):
     """
 
     def __init__(self, conv_dim: int = 64, image_size: int = 64, dropout: float = 0.0,
-                 norm: str = "batch", extra_layers: int = 0):
+                 norm: str = "batch", extra_layers: int = 0, n_classes: int = 0):
         super().__init__()
         if norm not in D_NORMS:
             raise ValueError(f"norm={norm!r}: choose one of {D_NORMS}")
         self.conv_dim, self.image_size, self.extra_layers = conv_dim, image_size, extra_layers
+        self.n_classes = n_classes
         batch_norm = norm == "batch"
         # Spectral norm bounds each layer's Lipschitz constant (Miyato et al. 2018) and
         # replaces BatchNorm; "none" is for WGAN-GP, whose per-image penalty BN would mix.
@@ -56,22 +62,38 @@ class Discriminator(nn.Module):
         # 64 px: (3,64,64) -> (64,32,32) -> (128,16,16) -> (256,8,8) -> (512,4,4)
         self.features = nn.Sequential(*layers)
         self.classifier = conv(nn.Conv2d(in_ch, 1, 4, 1, 0))  # (512,4,4) -> (1,1,1)
+        # Projection: logit += <embed(y), sum of the final features>, one vector per class.
+        self.embed = conv(nn.Embedding(n_classes, in_ch)) if n_classes else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x)).flatten(1)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.features(x)
+        logits = self.classifier(h).flatten(1)
+        if self.embed is None:
+            return logits
+        if labels is None:
+            raise ValueError("this Discriminator is conditional (n_classes > 0): call D(x, labels)")
+        return logits + (self.embed(labels) * h.sum(dim=(2, 3))).sum(1, keepdim=True)
 
 
 class Generator(nn.Module):
-    """Latent z (B, z_size) or (B, z_size, 1, 1) -> image (B, 3, S, S) in [-1, 1]."""
+    """Latent z (B, z_size) or (B, z_size, 1, 1) -> image (B, 3, S, S) in [-1, 1].
 
-    def __init__(self, z_size: int = 100, conv_dim: int = 64, image_size: int = 64, extra_layers: int = 0):
+    A conditional G (n_classes > 0) also takes labels (B,) of class indices. Left out,
+    they follow from z itself (`latent_labels`), one class per equal-probability slice of
+    z[:, 0], so every sampler that draws z ~ N(0, I) gets the classes in equal shares and
+    a seed always gives the same face.
+    """
+
+    def __init__(self, z_size: int = 100, conv_dim: int = 64, image_size: int = 64, extra_layers: int = 0,
+                 n_classes: int = 0):
         super().__init__()
         self.z_size, self.conv_dim, self.image_size = z_size, conv_dim, image_size
-        self.extra_layers = extra_layers
+        self.extra_layers, self.n_classes = extra_layers, n_classes
         n = _n_blocks(image_size)
         channels = [conv_dim * 2**i for i in reversed(range(n))]  # 64 px: 512, 256, 128, 64
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(z_size, channels[0], 4, 1, 0, bias=False),  # (z,1,1) -> (512,4,4)
+            # (z + classes, 1, 1) -> (512,4,4)
+            nn.ConvTranspose2d(z_size + n_classes, channels[0], 4, 1, 0, bias=False),
             nn.BatchNorm2d(channels[0]),
             nn.ReLU(inplace=True),
         ]
@@ -83,13 +105,33 @@ class Generator(nn.Module):
         layers += [nn.ConvTranspose2d(channels[-1], 3, 4, 2, 1), nn.Tanh()]  # -> (3,64,64)
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if z.dim() == 2:
             z = z[:, :, None, None]
         if z.dim() != 4 or z.shape[1] != self.z_size or z.shape[2:] != (1, 1):
             raise ValueError(f"z has shape {tuple(z.shape)}; expected (B, {self.z_size}) "
                              f"or (B, {self.z_size}, 1, 1)")
+        if self.n_classes:
+            labels = latent_labels(z.flatten(1), self.n_classes) if labels is None else labels
+            one_hot = nn.functional.one_hot(labels, self.n_classes).to(z.dtype)[:, :, None, None]
+            z = torch.cat([z, one_hot], dim=1)
         return self.net(z)
+
+
+def latent_labels(z: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """(B,) class of each z ~ N(0, I): which of n equal-probability slices z[:, 0] falls in."""
+    u = 0.5 * (1 + torch.erf(z[:, 0].float() / math.sqrt(2)))  # the normal CDF: uniform on (0, 1)
+    return (u * n_classes).long().clamp(0, n_classes - 1)
+
+
+def latents_of_class(z: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """z with z[:, 0] moved into each row's class slice (the same quantile within it), so
+    G(z) without labels draws exactly those classes: how to ask a seed for a chosen tone."""
+    u = 0.5 * (1 + torch.erf(z[:, 0].double() / math.sqrt(2)))
+    u = ((labels.double() + u) / n_classes).clamp(1e-12, 1 - 1e-12)
+    z = z.clone()
+    z[:, 0] = (math.sqrt(2) * torch.erfinv(2 * u - 1)).to(z.dtype)
+    return z
 
 
 def _extra_blocks(channels: int, n: int, conv, batch_norm: bool, activation: nn.Module) -> list[nn.Module]:
@@ -107,22 +149,35 @@ def _extra_blocks(channels: int, n: int, conv, batch_norm: bool, activation: nn.
 def weights_init_normal(m: nn.Module) -> None:
     """DCGAN init; use as `model.apply(weights_init_normal)`.
 
-    Conv and linear weights ~ N(0, 0.02); BatchNorm scales ~ N(1, 0.02) so they start
-    near the identity; all biases 0.
+    Conv, linear and class-embedding weights ~ N(0, 0.02); BatchNorm scales ~ N(1, 0.02)
+    so they start near the identity; all biases 0.
     """
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
         nn.init.normal_(m.weight, 0.0, 0.02)
-        if m.bias is not None:
+        if getattr(m, "bias", None) is not None:
             nn.init.zeros_(m.bias)
     elif isinstance(m, nn.BatchNorm2d):
         nn.init.normal_(m.weight, 1.0, 0.02)
         nn.init.zeros_(m.bias)
 
 
+def n_classes(cfg) -> int:
+    """How many classes the nets are conditioned on: the ITA categories for condition="tone"."""
+    if cfg.condition == "tone":
+        from .audit import CATEGORIES
+        return len(CATEGORIES)
+    return 0
+
+
+def build_generator(cfg) -> Generator:
+    """G for a TrainConfig, before any init (a checkpoint or weights_init_normal fills it)."""
+    return Generator(cfg.z_size, cfg.conv_dim, cfg.image_size, cfg.extra_layers, n_classes(cfg))
+
+
 def build_models(cfg) -> tuple[Discriminator, Generator]:
     """D and G for a TrainConfig, initialised with weights_init_normal."""
-    D = Discriminator(cfg.conv_dim, cfg.image_size, cfg.d_dropout, cfg.d_norm, cfg.extra_layers)
-    G = Generator(cfg.z_size, cfg.conv_dim, cfg.image_size, cfg.extra_layers)
+    D = Discriminator(cfg.conv_dim, cfg.image_size, cfg.d_dropout, cfg.d_norm, cfg.extra_layers, n_classes(cfg))
+    G = build_generator(cfg)
     D.apply(weights_init_normal)
     G.apply(weights_init_normal)
     return D, G

@@ -27,7 +27,7 @@ from . import accel, losses
 from .checkpoint import (CheckpointError, load_checkpoint, rng_state, save_checkpoint,
                          set_rng_state, unwrap)
 from .config import TrainConfig
-from .data import FaceBatches, balance_weights, training_images
+from .data import FaceBatches, balance_weights, condition_labels, training_images
 from .distributed import Dist
 from .augment import Augmenter
 from .ema import EMA
@@ -100,7 +100,8 @@ def make_optimizers(cfg: TrainConfig, D: torch.nn.Module, G: torch.nn.Module):
 
 def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, loss: str = "bce",
                real_target: float = 1.0, train_d: bool = True, train_g: bool = True,
-               amp: bool = False, augment=None, d_penalty=None, g_penalty=None) -> dict:
+               amp: bool = False, augment=None, d_penalty=None, g_penalty=None,
+               labels: torch.Tensor | None = None) -> dict:
     """One D update on (real, G(z)), then one G update that tries to fool the updated D.
 
     Returns detached 0-dim tensors (d_loss, d_acc, and g_loss when G was updated), left
@@ -111,22 +112,26 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, loss: st
     noise); `d_penalty(D, real, fake)` adds a regulariser (R1, gradient penalty) to D's loss,
     and `g_penalty(fake, real)` a term (the tone match) to G's, on the unaugmented images.
     The logged g_loss stays the adversarial part alone; the term is logged as g_penalty.
+    `labels` (B,) are the real batch's classes for conditional nets; the fakes get the same
+    ones, so both sides show D every class in the same proportions.
     """
     augment = augment or (lambda x: x)
     autocast = torch.autocast(real.device.type, dtype=torch.bfloat16, enabled=amp)
+    conditioned = () if labels is None else (labels,)  # the nets' extra argument, if any
     with autocast, torch.set_grad_enabled(train_g):  # G's graph is only needed for its own step
-        fake = G(z)
+        fake = G(z, *conditioned)
     with torch.set_grad_enabled(train_d), autocast:
         real_seen, fake_seen = augment(real), augment(fake.detach())
-        real_logits = D(real_seen)
-        fake_logits = D(fake_seen)
+        real_logits = D(real_seen, *conditioned)
+        fake_logits = D(fake_seen, *conditioned)
         d_loss = losses.d_loss(real_logits.float(), fake_logits.float(), loss, real_target)
     if train_d:
         total = d_loss
         if d_penalty is not None:
             # Penalties differentiate through D twice, which DDP's wrapper does not support;
             # their gradients still land in the same parameters that DDP synchronises.
-            penalty = d_penalty(getattr(D, "module", D), real_seen, fake_seen)
+            D_plain = getattr(D, "module", D)
+            penalty = d_penalty(lambda x: D_plain(x, *conditioned), real_seen, fake_seen)
             total = d_loss + penalty if penalty is not None else d_loss
         d_opt.zero_grad(set_to_none=True)
         total.backward()
@@ -140,7 +145,7 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, loss: st
         D_plain.requires_grad_(False)
         try:
             with autocast:
-                g_logits = D_plain(augment(fake))
+                g_logits = D_plain(augment(fake), *conditioned)
             g_loss = losses.g_loss(g_logits.float(), loss)
             g_extra = g_penalty(fake.float(), real) if g_penalty is not None else None
             g_opt.zero_grad(set_to_none=True)
@@ -279,7 +284,7 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
 
     images = training_images(cfg, progress=progress, log=log)
     batches = FaceBatches(images, cfg.batch_size, cfg.seed, cfg.hflip, device, channels_last=cfg.fast,
-                          weights=balance_weights(cfg, images, log),
+                          weights=balance_weights(cfg, images, log), labels=condition_labels(cfg, images),
                           rank=dist.rank, world_size=dist.world_size)
     D, G = build_models(cfg)
     D, G = accel.prepare_model(D, device, cfg.fast), accel.prepare_model(G, device, cfg.fast)
@@ -327,7 +332,7 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
         for epoch in range(start_epoch, cfg.epochs):
             bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
             first = start_batch if epoch == start_epoch else 0
-            for batch, real in enumerate(batches.epoch(epoch, start=first), start=first):
+            for batch, (real, labels) in enumerate(batches.labelled_epoch(epoch, start=first), start=first):
                 progress_now = step / total_steps
                 train_d, train_g = schedule.plan(step, progress_now, d_acc_running)
                 if cfg.lr_decay != "none":
@@ -335,7 +340,7 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
                 z = sample_z(len(real), cfg.z_size, z_gen, device)
                 augment = (lambda x, p=progress_now: augmenter(x, p)) if augmenter.enabled else None
                 stats = train_step(real, D_step, G_step, d_opt, g_opt, z, cfg.loss, real_target,
-                                   train_d, train_g, use_amp, augment, d_penalty, g_penalty)
+                                   train_d, train_g, use_amp, augment, d_penalty, g_penalty, labels)
                 if ema is not None and train_g:
                     ema.update(G, step)
                 if needs_acc:  # the gate needs D's accuracy now; other schedules avoid this sync
