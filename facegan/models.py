@@ -79,9 +79,9 @@ class Generator(nn.Module):
     """Latent z (B, z_size) or (B, z_size, 1, 1) -> image (B, 3, S, S) in [-1, 1].
 
     A conditional G (n_classes > 0) also takes labels (B,) of class indices. Left out,
-    they follow from z itself (`latent_labels`), one class per equal-probability slice of
-    z[:, 0], so every sampler that draws z ~ N(0, I) gets the classes in equal shares and
-    a seed always gives the same face.
+    they follow from z itself (`split_latent`: one class per equal-probability slice of
+    z[:, 0]), so every sampler that draws z ~ N(0, I) gets the classes in equal shares,
+    a seed always gives the same face, and an exported G needs no second input.
     """
 
     def __init__(self, z_size: int = 100, conv_dim: int = 64, image_size: int = 64, extra_layers: int = 0,
@@ -112,25 +112,40 @@ class Generator(nn.Module):
             raise ValueError(f"z has shape {tuple(z.shape)}; expected (B, {self.z_size}) "
                              f"or (B, {self.z_size}, 1, 1)")
         if self.n_classes:
-            labels = latent_labels(z.flatten(1), self.n_classes) if labels is None else labels
+            if labels is None:
+                z, labels = split_latent(z.flatten(1), self.n_classes)
+                z = z[:, :, None, None]
             one_hot = nn.functional.one_hot(labels, self.n_classes).to(z.dtype)[:, :, None, None]
             z = torch.cat([z, one_hot], dim=1)
         return self.net(z)
 
 
-def latent_labels(z: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """(B,) class of each z ~ N(0, I): which of n equal-probability slices z[:, 0] falls in."""
-    u = 0.5 * (1 + torch.erf(z[:, 0].float() / math.sqrt(2)))  # the normal CDF: uniform on (0, 1)
-    return (u * n_classes).long().clamp(0, n_classes - 1)
+def _normal_cdf(x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (1 + torch.erf(x.double() / math.sqrt(2)))
+
+
+def _normal_quantile(u: torch.Tensor) -> torch.Tensor:
+    u = u.clamp(1e-12, 1 - 1e-12)  # erfinv(+-1) is infinite
+    return math.sqrt(2) * torch.erfinv(2 * u - 1)
+
+
+def split_latent(z: torch.Tensor, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """z ~ N(0, I) (B, z_size) -> (z', labels): the class is which of n equal-probability
+    slices z[:, 0] falls in, and z'[:, 0] is its place within the slice, mapped back to
+    N(0, 1). So z' ~ N(0, I) independent of the class, exactly as G saw in training."""
+    u = _normal_cdf(z[:, 0]) * n_classes
+    labels = u.long().clamp(0, n_classes - 1)
+    z = z.clone()
+    z[:, 0] = _normal_quantile(u - labels).to(z.dtype)
+    return z, labels
 
 
 def latents_of_class(z: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """z with z[:, 0] moved into each row's class slice (the same quantile within it), so
-    G(z) without labels draws exactly those classes: how to ask a seed for a chosen tone."""
-    u = 0.5 * (1 + torch.erf(z[:, 0].double() / math.sqrt(2)))
-    u = ((labels.double() + u) / n_classes).clamp(1e-12, 1 - 1e-12)
+    """The inverse of `split_latent`: z whose class is `labels` and whose other part is z,
+    so G(latents_of_class(z, y)) == G(z, y): the same face, asked for another class."""
+    u = (labels.double() + _normal_cdf(z[:, 0])) / n_classes
     z = z.clone()
-    z[:, 0] = (math.sqrt(2) * torch.erfinv(2 * u - 1)).to(z.dtype)
+    z[:, 0] = _normal_quantile(u).to(z.dtype)
     return z
 
 
