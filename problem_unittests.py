@@ -203,6 +203,31 @@ def check_sorted_gap(sorted_gap) -> None:
     _passed("sorted gap: order-free, shift-exact, quantile against quantile, differentiable")
 
 
+def check_conditional_generator(G: nn.Module, split_latent) -> None:
+    """A generator conditioned on skin tone (--condition tone): it reads its class, and the
+    classes it draws from z alone come in equal shares, with the rest of z still N(0, I)."""
+    n, z_size = G.n_classes, G.z_size
+    z = torch.randn(1, z_size).expand(n, -1)
+    G.eval()
+    with torch.no_grad():
+        by_class = G(z, torch.arange(n))
+    assert all((by_class[i] - by_class[j]).abs().max() > 1e-5 for i in range(n) for j in range(i)), \
+        "one z with different classes gave the same face: G must read the class (e.g. a one-hot beside z)"
+    many = torch.randn(60_000, z_size, generator=torch.Generator().manual_seed(0))
+    z_free, labels = split_latent(many, n)
+    shares = torch.bincount(labels, minlength=n).float() / len(many)
+    assert (shares - 1 / n).abs().max() < 0.01, \
+        f"classes drawn from z should come in equal shares, got {[round(float(s), 3) for s in shares]}"
+    for k in range(n):
+        part = z_free[labels == k, 0]
+        assert abs(float(part.mean())) < 0.05 and abs(float(part.std()) - 1) < 0.05, \
+            f"class {k}'s remaining z[:, 0] is not N(0, 1): G would see a z it never trained on"
+    with torch.no_grad():
+        assert torch.allclose(G(many[:8]), G(z_free[:8], labels[:8]), atol=1e-5), \
+            "G(z) without labels should draw its classes from z as split_latent does"
+    _passed(f"conditional generator: reads its class; {n} classes drawn from z in equal shares")
+
+
 # ------------------------------------------------------------------ a short run
 
 def check_training_run(run_dir) -> None:
@@ -293,6 +318,12 @@ def test_sorted_gap():
     check_sorted_gap(sorted_gap)
 
 
+def test_conditional_generator():
+    from facegan.models import Generator, split_latent
+    torch.manual_seed(0)
+    check_conditional_generator(Generator(z_size=16, conv_dim=8, image_size=32, n_classes=6), split_latent)
+
+
 def test_short_training_run(tmp_path):
     from facegan.config import preset
     from facegan.train import train
@@ -333,4 +364,13 @@ def test_checks_catch_mistakes():
         check_sorted_gap(lambda a, b: (a - b).abs().mean())  # pairs by position, not by quantile
     with pytest.raises(AssertionError):
         check_sorted_gap(lambda a, b: (a.mean() - b.mean()).abs())  # compares means, not distributions
+    from facegan.models import Generator, split_latent
+    deaf = Generator(z_size=16, conv_dim=8, image_size=32, n_classes=6)
+    with torch.no_grad():
+        deaf.net[0].weight[16:] = 0  # the one-hot input channels carry no weight: the class is ignored
+    with pytest.raises(AssertionError):
+        check_conditional_generator(deaf, split_latent)
+    halves = lambda z, n: (z, (z[:, 0] > 0).long() * (n - 1))  # noqa: E731  only the two extreme classes
+    with pytest.raises(AssertionError):
+        check_conditional_generator(Generator(z_size=16, conv_dim=8, image_size=32, n_classes=6), halves)
     assert real_loss  # the library's real loss is what test_losses checks

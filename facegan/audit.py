@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from .config import TONE_CATEGORIES
 from .io import atomic_write_text
 from .plots import save_figure
 
-CATEGORIES = ("very light", "light", "intermediate", "tan", "brown", "dark")
+CATEGORIES = TONE_CATEGORIES
 # Lower bounds of the first five categories (degrees), lightest first. A value exactly on
 # a bound goes to the darker side: 55 is "light", -30 is "dark".
 ITA_THRESHOLDS = (55.0, 41.0, 28.0, 10.0, -30.0)

@@ -13,7 +13,7 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from .config import PRESETS, ConfigError, TrainConfig, preset
+from .config import PRESETS, TONE_CATEGORIES, ConfigError, TrainConfig, preset
 
 _TYPES = {"int": int, "float": float, "str": str}
 
@@ -139,6 +139,16 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def tone_class(G, tone: str | None) -> int | None:
+    """--tone as G's class index; refused for a generator that was not trained conditioned."""
+    if tone is None:
+        return None
+    if not getattr(G, "n_classes", 0):
+        raise ConfigError(f"--tone {tone!r} needs a generator trained with --condition tone; this one "
+                          f"was not, so drop --tone")
+    return TONE_CATEGORIES.index(tone)
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from .export import load_generator
     from .sample import faces_from_seeds, image_grid, save_png
@@ -147,7 +157,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise ConfigError(f"--n {args.n} --seed {args.seed}: need n >= 1 and a non-negative seed")
     G = load_generator(args.checkpoint)
     seeds = list(range(args.seed, args.seed + args.n))
-    faces = faces_from_seeds(G, seeds, args.truncation)
+    faces = faces_from_seeds(G, seeds, args.truncation, tone_class(G, args.tone))
     out = Path(args.out)
     if out.suffix.lower() == ".png":
         save_png(out, image_grid(faces, nrow=args.nrow), upscale=args.upscale)
@@ -248,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="face i is seed+i, the same face every time")
     p.add_argument("--truncation", type=float, default=None,
                    help="redraw latent coordinates beyond this (e.g. 1.5): less variety, fewer failures")
+    p.add_argument("--tone", choices=TONE_CATEGORIES, default=None, type=lambda s: s.replace("-", " "),
+                   help="only for a generator trained with --condition tone: every face in this skin-tone "
+                        "category (each seed keeps the rest of its face); default: all six in equal shares")
     p.add_argument("--out", required=True, help="grid.png for a grid, or a folder for one PNG per face")
     p.add_argument("--nrow", type=int, default=8, help="faces per grid row")
     p.add_argument("--upscale", type=int, default=2, help="nearest-neighbour enlargement of the PNGs")

@@ -22,6 +22,8 @@ AUGMENTS = ("color", "translation", "cutout")  # DiffAugment's policies (facegan
 SCHEDULES = ("fixed", "decay", "gated")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 BALANCES = ("none", "tone")  # training draws: uniform, or evened out over skin-tone categories
+# The six ITA skin-tone categories, lightest first (facegan/audit.py estimates them).
+TONE_CATEGORIES = ("very light", "light", "intermediate", "tan", "brown", "dark")
 CONDITIONS = ("none", "tone")  # what G and D are told about each face: nothing, or its skin-tone category
 
 

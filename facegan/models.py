@@ -17,6 +17,8 @@ import math
 import torch
 from torch import nn
 
+from .config import TONE_CATEGORIES
+
 SUPPORTED_SIZES = (32, 64, 128)
 D_NORMS = ("batch", "spectral", "none")
 
@@ -178,10 +180,7 @@ def weights_init_normal(m: nn.Module) -> None:
 
 def n_classes(cfg) -> int:
     """How many classes the nets are conditioned on: the ITA categories for condition="tone"."""
-    if cfg.condition == "tone":
-        from .audit import CATEGORIES
-        return len(CATEGORIES)
-    return 0
+    return len(TONE_CATEGORIES) if cfg.condition == "tone" else 0
 
 
 def build_generator(cfg) -> Generator:

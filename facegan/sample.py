@@ -98,9 +98,15 @@ def generate_in_chunks(G: torch.nn.Module, z: torch.Tensor, chunk: int = 256) ->
     return np.concatenate([generate(G, part.to(device)) for part in z.split(chunk)])
 
 
-def faces_from_seeds(G: torch.nn.Module, seeds: list[int], truncation: float | None = None) -> np.ndarray:
-    """(len(seeds), H, W, 3) uint8: face i is the one seed i always gives."""
-    return generate_in_chunks(G, latents_for_seeds(seeds, G.z_size, truncation))
+def faces_from_seeds(G: torch.nn.Module, seeds: list[int], truncation: float | None = None,
+                     label: int | None = None) -> np.ndarray:
+    """(len(seeds), H, W, 3) uint8: face i is the one seed i always gives. For a conditional
+    G, `label` asks every seed for that class (the rest of its latent kept)."""
+    z = latents_for_seeds(seeds, G.z_size, truncation)
+    if label is not None:
+        from .models import latents_of_class
+        z = latents_of_class(z, torch.full((len(z),), label), G.n_classes)
+    return generate_in_chunks(G, z)
 
 
 def walk_faces(G: torch.nn.Module, seeds: list[int], steps: int, truncation: float | None = None,

@@ -1,6 +1,7 @@
 """The skin-tone audit: colour maths, the ITA estimator validated on faces of known skin tone,
 the categories and distances, and run_audit end to end."""
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -274,15 +275,21 @@ def test_balanced_training_draws_rare_tones_more_often_and_resumes_exactly(tiny_
     assert resumed["weights_sha1"] == whole["weights_sha1"]
 
 
-def test_tone_weights_are_cached_beside_the_image_cache(tmp_path):
+def test_tone_categories_are_cached_beside_the_image_cache(tmp_path, monkeypatch):
     from facegan.config import preset
-    from facegan.data import balance_weights, cached_image_array
+    from facegan.data import balance_weights, cached_image_array, condition_labels
     from facegan.synthetic import write_face_folder
 
     folder = write_face_folder(tmp_path / "faces", 24, size=32, seed=1)
     images = cached_image_array(folder, 32, tmp_path / "cache", progress=False)
-    cfg = preset("tiny", balance="tone", data="folder", data_dir=str(folder), cache_dir=str(tmp_path / "cache"))
+    cfg = preset("tiny", balance="tone", condition="tone", data="folder", data_dir=str(folder),
+                 cache_dir=str(tmp_path / "cache"))
     first = balance_weights(cfg, images, log=lambda *a: None)
-    cached = list((tmp_path / "cache").glob("*.tone-cap5.npy"))
-    assert len(cached) == 1 and np.array_equal(np.load(cached[0]), first)
+    cached = list((tmp_path / "cache").glob("*.tone-categories.npy"))
+    assert len(cached) == 1
+    assert np.array_equal(np.load(cached[0]), A.categorize(A.image_ita(images)))
+    # Later runs read the cache: the estimator is not run again.
+    monkeypatch.setattr(A, "image_ita", lambda *a, **k: pytest.fail("the tone estimate ran twice"))
     assert np.array_equal(balance_weights(cfg, images, log=lambda *a: None), first)
+    assert np.array_equal(condition_labels(cfg, images), np.load(cached[0]))
+    assert condition_labels(replace(cfg, condition="none"), images) is None

@@ -100,6 +100,24 @@ def test_batches_are_deterministic_per_epoch_and_cover_the_data():
     assert not all(torch.equal(a, b) for a, b in zip(epoch0, batches.epoch(1)))
 
 
+@pytest.mark.parametrize("weighted", [False, True], ids=["shuffled", "balanced-draw"])
+def test_labels_travel_with_their_images_through_shuffles_flips_and_resumes(weighted):
+    images = np.arange(40, dtype=np.uint8)[:, None, None, None].repeat(8, 1).repeat(8, 2).repeat(3, 3)
+    labels = np.arange(40) % 6
+    weights = np.linspace(1, 5, 40) / np.linspace(1, 5, 40).sum() if weighted else None
+    batches = FaceBatches(images, batch_size=8, seed=1, hflip=True, weights=weights, labels=labels)
+    for epoch in range(3):
+        pairs = list(batches.labelled_epoch(epoch))
+        for x, y in pairs:
+            ids = ((x[:, 0, 0, 0] + 1) * 127.5).round().long()
+            assert y.dtype == torch.long and torch.equal(y, ids % 6)
+        # The images are the unlabelled epoch's, and a resume mid-epoch gets the same tail.
+        assert all(torch.equal(x, plain) for (x, _), plain in zip(pairs, batches.epoch(epoch)))
+        tail = list(batches.labelled_epoch(epoch, start=2))
+        assert all(torch.equal(x, x2) and torch.equal(y, y2) for (x, y), (x2, y2) in zip(pairs[2:], tail))
+    assert all(y is None for _, y in FaceBatches(images, batch_size=8).labelled_epoch(0))
+
+
 def test_hflip_mirrors_about_half_the_images():
     images = np.zeros((200, 4, 4, 3), np.uint8)
     images[:, :, 0] = 255  # a bright left column

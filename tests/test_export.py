@@ -9,9 +9,9 @@ from facegan.export import generator_from_checkpoint, load_exported
 from facegan.train import train
 
 
-@pytest.fixture
-def checkpoint(tiny_cfg):
-    cfg = tiny_cfg()
+@pytest.fixture(params=["none", "tone"], ids=["plain", "conditional"])
+def checkpoint(tiny_cfg, request):
+    cfg = tiny_cfg(condition=request.param)
     train(cfg, progress=False)
     return cfg.run_dir / "checkpoints/latest.pt"
 

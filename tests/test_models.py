@@ -79,3 +79,58 @@ def test_extra_layers_deepen_both_nets_without_changing_their_interfaces(norm):
     assert G2(torch.randn(3, 10)).shape == (3, 3, 32, 32)
     # with none, the state_dict is the paper's, so older checkpoints still load
     assert list(Generator(10, 8, 32, extra_layers=0).state_dict()) == list(G0.state_dict())
+
+
+# ---------------------------------------------------------------- conditional nets (--condition tone)
+
+def test_class_slices_of_z_are_equally_likely_and_leave_z_standard_normal():
+    from facegan.models import split_latent
+    z = torch.randn(60_000, 4, generator=torch.Generator().manual_seed(0))
+    z_free, labels = split_latent(z, 6)
+    counts = torch.bincount(labels, minlength=6).float()
+    assert (counts / len(z) - 1 / 6).abs().max() < 0.01
+    # Within every class the remapped coordinate is N(0, 1) again: no class has its own z.
+    for k in range(6):
+        part = z_free[labels == k, 0]
+        assert abs(part.mean()) < 0.05 and abs(part.std() - 1) < 0.05
+    assert torch.equal(z_free[:, 1:], z[:, 1:])
+
+
+def test_latents_of_class_inverts_split_latent():
+    from facegan.models import latents_of_class, split_latent
+    z = torch.randn(500, 8, generator=torch.Generator().manual_seed(1))
+    wanted = torch.arange(500) % 6
+    z_back, labels = split_latent(latents_of_class(z, wanted, 6), 6)
+    assert torch.equal(labels, wanted)
+    assert torch.allclose(z_back, z, atol=1e-3)
+
+
+def test_conditional_generator_reads_its_class_and_draws_it_from_z_when_not_given():
+    from facegan.models import latents_of_class
+    torch.manual_seed(0)
+    G = Generator(z_size=10, conv_dim=8, image_size=32, n_classes=6).eval()
+    G.apply(weights_init_normal)
+    z = torch.randn(6, 10)
+    same_z = z[:1].expand(6, -1)
+    by_class = G(same_z, torch.arange(6))
+    assert all((by_class[i] - by_class[j]).abs().max() > 1e-4 for i in range(6) for j in range(i))
+    # The same face asked for another class through z alone, as exports and samplers do.
+    assert torch.allclose(G(latents_of_class(z, torch.arange(6), 6)), G(z, torch.arange(6)), atol=1e-5)
+    # The first layer reads z alone in a plain G, z and the one-hot class in a conditional one.
+    assert Generator(z_size=10, conv_dim=8, image_size=32).net[0].in_channels == 10
+    assert G.net[0].in_channels == 16
+
+
+@pytest.mark.parametrize("norm", ["batch", "spectral"])
+def test_conditional_discriminator_scores_the_class_and_demands_labels(norm):
+    torch.manual_seed(0)
+    D = Discriminator(conv_dim=8, image_size=32, norm=norm, n_classes=6).eval()
+    D.apply(weights_init_normal)
+    x = torch.randn(1, 3, 32, 32).expand(6, -1, -1, -1)
+    logits = D(x, torch.arange(6))
+    assert logits.shape == (6, 1) and logits.unique().numel() == 6  # one image, six class scores
+    with pytest.raises(ValueError, match="D\\(x, labels\\)"):
+        D(x)
+    # The projection starts at the DCGAN init scale, not at nn.Embedding's N(0, 1).
+    if norm == "batch":
+        assert abs(D.embed.weight.std() - 0.02) < 0.01

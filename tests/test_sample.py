@@ -110,6 +110,28 @@ def test_sample_accepts_an_exported_generator(checkpoint, tmp_path):
     assert np.array_equal(read_png(tmp_path / "a.png"), read_png(tmp_path / "b.png"))
 
 
+def test_sample_tone_asks_every_seed_of_a_conditional_generator_for_that_tone(tiny_cfg, tmp_path, checkpoint,
+                                                                             capsys):
+    cfg = tiny_cfg(condition="tone", out=str(tmp_path / "conditional"))
+    train(cfg, progress=False)
+    conditional = cfg.run_dir / "checkpoints/latest.pt"
+    G, _ = generator_from_checkpoint(conditional)
+    assert main(["sample", "--checkpoint", str(conditional), "--n", "3", "--seed", "7", "--tone", "very-light",
+                 "--out", str(tmp_path / "faces"), "--upscale", "1"]) == 0
+    with torch.no_grad():
+        wanted = G(latents_for_seeds([7, 8, 9], G.z_size), torch.zeros(3, dtype=torch.long))
+    for i, seed in enumerate((7, 8, 9)):
+        assert np.abs(read_png(tmp_path / f"faces/seed{seed:06d}.png").astype(int)
+                      - faces_from_seeds(G, [seed], label=0)[0]).max() == 0
+        assert np.abs(read_png(tmp_path / f"faces/seed{seed:06d}.png").astype(int)
+                      - ((wanted[i].permute(1, 2, 0) + 1) * 127.5).round().numpy()).max() <= 1
+    capsys.readouterr()
+    # A generator that never learnt tones is refused in one line that says so.
+    assert main(["sample", "--checkpoint", str(checkpoint), "--tone", "dark", "--out", str(tmp_path / "x.png")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--condition tone" in err and not (tmp_path / "x.png").exists()
+
+
 def test_interpolate_writes_a_grid_and_a_looping_gif(checkpoint, tmp_path, capsys):
     assert main(["interpolate", "--checkpoint", str(checkpoint), "--seeds", "1,2,3", "--steps", "6",
                  "--out", str(tmp_path / "walk"), "--upscale", "1"]) == 0

@@ -71,6 +71,29 @@ def test_a_g_penalty_steers_g_alone_and_is_logged_apart(nets):
     assert "g_penalty" not in plain
 
 
+def test_a_conditional_step_shows_both_nets_the_real_batch_labels():
+    from facegan.train import make_d_penalty
+    torch.manual_seed(0)
+    cfg = TrainConfig(image_size=32, conv_dim=8, z_size=16, condition="tone", r1_gamma=1.0, r1_every=1)
+    D, G = build_models(cfg)
+    d_opt, g_opt = make_optimizers(cfg, D, G)
+    seen = []
+    for net in (D, G):
+        def spy(x, labels=None, forward=net.forward, name=type(net).__name__[0]):
+            seen.append((name, labels))
+            return forward(x, labels)
+        net.forward = spy
+    labels = torch.tensor([0, 1, 2, 3, 4, 5, 5, 0])
+    embed_before = D.embed.weight.detach().clone()
+    stats = train_step(torch.rand(8, 3, 32, 32) * 2 - 1, D, G, d_opt, g_opt, torch.randn(8, 16),
+                       loss="hinge", d_penalty=make_d_penalty(cfg, lambda: 0), labels=labels)
+    # G's fakes, D on real and fake, R1 on real, D on G's fakes for G's step: every call labelled.
+    assert [name for name, _ in seen] == ["G", "D", "D", "D", "D"]
+    assert all(torch.equal(y, labels) for _, y in seen)
+    assert not torch.equal(D.embed.weight, embed_before)  # D learns what each class looks like
+    assert all(torch.isfinite(v) for v in stats.values())
+
+
 def test_d_step_lowers_d_loss_on_the_same_batch(nets):
     D, G, d_opt, g_opt, real, z = nets
     first = train_step(real, D, G, d_opt, g_opt, z, train_g=False)["d_loss"]
@@ -127,7 +150,7 @@ def test_cpu_run_is_deterministic_for_a_seed(tiny_cfg, tmp_path):
 
 QUALITY_PIECES = {"ema_decay": 0.9, "augment": "color,translation,cutout", "instance_noise": 0.1,
                   "r1_gamma": 1.0, "r1_every": 2, "lr_decay": "cosine", "d_norm": "spectral", "loss": "hinge",
-                  "tone_match": 0.5}
+                  "tone_match": 0.5, "condition": "tone"}
 
 
 @pytest.mark.parametrize("extra", [{}, {"d_dropout": 0.3, "schedule": "decay", "d_steps": 3}, QUALITY_PIECES,
