@@ -9,9 +9,11 @@ generator's (averaged over its seeds) in one chart. Run from the repo root, per 
         --out bench/results/balance-balanced-sS.json --run balanced-sS quality seed=S balance=tone
     .venv/bin/python bench/quality.py --skip-defaults --audit \\
         --out bench/results/balance-tm4-sS.json --run tm4-sS quality seed=S balance=tone tone_match=4
+    .venv/bin/python bench/quality.py --skip-defaults --audit --keep K \\
+        --out bench/results/cond-sS-60k.json --run cond-sS quality seed=S balance=tone condition=tone
     .venv/bin/python bench/bias_report.py --set "trained normally" N0.json N1.json \\
         --set "--balance tone" B0.json B1.json --set "+ --tone-match 4" T0.json T1.json \\
-        [--chart assets/bias_audit.png]
+        --set "+ --condition tone" C0.json C1.json [--chart assets/bias_audit.png]
 Give each --set its seeds in the same order.
 """
 from __future__ import annotations

@@ -11,6 +11,9 @@ bench/results/quality.json (after each run) and bench/results/quality/LABEL.png 
 With --audit each run also gets the skin-tone audit (facegan/audit.py) of its generated
 faces against the held-out ones, e.g. normal vs balanced training (issue 10):
     .venv/bin/python bench/quality.py --skip-defaults --audit --run normal quality --run balanced quality balance=tone
+Continue kept runs to a longer budget and score them again (same labels):
+    .venv/bin/python bench/quality.py --skip-defaults --keep K --run normal quality      # 63k images
+    .venv/bin/python bench/quality.py --skip-defaults --resume K --images 120000 --run normal quality
 Needs ../shared/data/processed-celeba-small-6k.zip.
 """
 from __future__ import annotations
@@ -34,17 +37,27 @@ CACHE = ROOT / "bench/results/cache"  # image and feature caches, keyed by conte
 GRIDS = ROOT / "bench/results/quality"
 
 
-def split_folders(work: Path, held_out: int) -> tuple[Path, Path]:
-    """The subset split once, by a fixed shuffle, into train/ and held_out/ folders of links."""
+def split_folders(held_out: int) -> tuple[Path, Path]:
+    """The subset split once, by a fixed shuffle, into train/ and held_out/ folders of links.
+
+    The split stays under bench/results, so a kept run names the same data folder when it
+    is resumed by a later call (a changed data_dir would refuse the resume)."""
     import helper
-    folder = helper.download_extract(data_dir=str(work / "data"), zip_path=str(SUBSET), progress=False)
+    home = ROOT / f"bench/results/split-{held_out}"
+    train, test = home / "train", home / "held_out"
+    if test.is_dir():
+        return train, test
+    building = Path(tempfile.mkdtemp(prefix="split-", dir=home.parent))
+    folder = helper.download_extract(data_dir=str(home / "data"), zip_path=str(SUBSET), progress=False)
     files = sorted(folder.glob("*.jpg"))
     order = np.random.default_rng(0).permutation(len(files))
-    train, test = work / "train", work / "held_out"
-    for dest, idx in ((test, order[:held_out]), (train, order[held_out:])):
+    for dest, idx in ((building / "held_out", order[:held_out]), (building / "train", order[held_out:])):
         dest.mkdir()
         for i in idx:
             (dest / files[i].name).symlink_to(files[i])
+    (building / "train").rename(train)
+    (building / "held_out").rename(test)  # last: its presence means the split is complete
+    building.rmdir()
     return train, test
 
 
@@ -74,7 +87,9 @@ def train_and_score(label, name, overrides, args, train_dir, held_out, work) -> 
     epochs = max(1, math.ceil(args.images / (n_train // probe.batch_size * probe.batch_size)))
     cfg = preset(name, data="folder", data_dir=str(train_dir), image_size=args.image_size, epochs=epochs,
                  out=str(work / "runs" / label), cache_dir=str(CACHE), **overrides)
-    summary = train(cfg, progress=True)
+    if args.resume:  # continue a --keep copy of this run to --images
+        shutil.copytree(Path(args.resume) / label, cfg.run_dir)
+    summary = train(cfg, resume=bool(args.resume), progress=True)
     G, _ = generator_from_checkpoint(cfg.run_dir / "checkpoints/latest.pt")
     z = torch.randn(64, cfg.z_size, generator=torch.Generator().manual_seed(7))
     save_png(GRIDS / f"{label}.png", image_grid(generate(G, z)), upscale=2)
@@ -111,6 +126,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench/results/quality.json"), help="JSON results file")
     parser.add_argument("--keep", metavar="DIR", help="copy each run folder (checkpoints, samples, metrics) "
                         "into DIR, to sample, audit or --resume it later; by default runs are scratch")
+    parser.add_argument("--resume", metavar="DIR", help="continue each run from DIR/LABEL (a --keep copy) "
+                        "to --images seen, then score it: a longer budget without training again from zero")
     args = parser.parse_args()
     if not SUBSET.is_file():
         sys.exit(f"bench/quality.py needs {SUBSET}")
@@ -123,7 +140,7 @@ def main() -> None:
     results = {"images": args.images, "n": args.n, "runs": {}}
     work = Path(tempfile.mkdtemp(prefix="facegan-quality-"))
     try:
-        train_dir, test_dir = split_folders(work, args.n)
+        train_dir, test_dir = split_folders(args.n)
         held_out = np.asarray(cached_image_array(test_dir, args.image_size, CACHE, progress=False))
         for label, name, overrides in runs:
             results["runs"][label] = train_and_score(label, name, overrides, args, train_dir, held_out, work)

@@ -257,7 +257,7 @@ def plot_shares(result: dict, title: str | None = None) -> Figure:
     ax = fig.subplots()
     x = np.arange(len(CATEGORIES))
     width = 0.8 / len(sets)
-    colours = ["#4c72b0", "#dd8452", "#55a868", "#c44e52"]
+    colours = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
     for k, name in enumerate(sets):
         offset = (k - (len(sets) - 1) / 2) * width
         ax.bar(x + offset, result[name]["shares"], width, color=colours[k % len(colours)],
