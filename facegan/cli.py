@@ -140,13 +140,13 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def tone_class(G, tone: str | None) -> int | None:
-    """--tone as G's class index; refused for a generator that was not trained conditioned."""
+    """--tone as G's class index (None for all); refused for a generator trained without tones."""
     if tone is None:
         return None
     if not getattr(G, "n_classes", 0):
-        raise ConfigError(f"--tone {tone!r} needs a generator trained with --condition tone; this one "
+        raise ConfigError(f"--tone {tone.replace(' ', '-')} needs a generator trained with --condition tone; this one "
                           f"was not, so drop --tone")
-    return TONE_CATEGORIES.index(tone)
+    return None if tone == "all" else TONE_CATEGORIES.index(tone)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -157,8 +157,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise ConfigError(f"--n {args.n} --seed {args.seed}: need n >= 1 and a non-negative seed")
     G = load_generator(args.checkpoint)
     seeds = list(range(args.seed, args.seed + args.n))
-    faces = faces_from_seeds(G, seeds, args.truncation, tone_class(G, args.tone))
     out = Path(args.out)
+    if args.tone == "all":
+        return sample_every_tone(G, seeds, args, out)
+    faces = faces_from_seeds(G, seeds, args.truncation, tone_class(G, args.tone))
     if out.suffix.lower() == ".png":
         save_png(out, image_grid(faces, nrow=args.nrow), upscale=args.upscale)
         print(f"wrote a grid of {args.n} faces (seeds {seeds[0]}..{seeds[-1]}, row by row) to {out}")
@@ -166,6 +168,26 @@ def cmd_sample(args: argparse.Namespace) -> int:
         for seed, face in zip(seeds, faces):
             save_png(out / f"seed{seed:06d}.png", face, upscale=args.upscale)
         print(f"wrote {args.n} faces to {out}/seed{seeds[0]:06d}.png .. seed{seeds[-1]:06d}.png")
+    return 0
+
+
+def sample_every_tone(G, seeds: list[int], args: argparse.Namespace, out: Path) -> int:
+    """--tone all: each seed in every tone category, a grid row per tone (lightest first)."""
+    import numpy as np
+
+    from .sample import faces_from_seeds, image_grid, save_png
+
+    tone_class(G, "all")  # refuses a generator that has no tones
+    rows = [faces_from_seeds(G, seeds, args.truncation, k) for k in range(G.n_classes)]
+    if out.suffix.lower() == ".png":
+        save_png(out, image_grid(np.concatenate(rows), nrow=len(seeds)), upscale=args.upscale)
+        print(f"wrote {out}: a row per tone ({', '.join(TONE_CATEGORIES)}), a column per seed "
+              f"({seeds[0]}..{seeds[-1]})")
+        return 0
+    for tone, faces in zip(TONE_CATEGORIES, rows):
+        for seed, face in zip(seeds, faces):
+            save_png(out / f"seed{seed:06d}-{tone.replace(' ', '-')}.png", face, upscale=args.upscale)
+    print(f"wrote {len(seeds) * len(rows)} faces to {out}/seedNNNNNN-TONE.png")
     return 0
 
 
@@ -258,9 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="face i is seed+i, the same face every time")
     p.add_argument("--truncation", type=float, default=None,
                    help="redraw latent coordinates beyond this (e.g. 1.5): less variety, fewer failures")
-    p.add_argument("--tone", choices=TONE_CATEGORIES, default=None, type=lambda s: s.replace("-", " "),
+    p.add_argument("--tone", choices=(*TONE_CATEGORIES, "all"), default=None, type=lambda s: s.replace("-", " "),
                    help="only for a generator trained with --condition tone: every face in this skin-tone "
-                        "category (each seed keeps the rest of its face); default: all six in equal shares")
+                        "category (each seed keeps the rest of its face), or all: a grid row per category; "
+                        "default: the six categories in equal shares, drawn from each seed")
     p.add_argument("--out", required=True, help="grid.png for a grid, or a folder for one PNG per face")
     p.add_argument("--nrow", type=int, default=8, help="faces per grid row")
     p.add_argument("--upscale", type=int, default=2, help="nearest-neighbour enlargement of the PNGs")

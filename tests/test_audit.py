@@ -293,3 +293,17 @@ def test_tone_categories_are_cached_beside_the_image_cache(tmp_path, monkeypatch
     assert np.array_equal(balance_weights(cfg, images, log=lambda *a: None), first)
     assert np.array_equal(condition_labels(cfg, images), np.load(cached[0]))
     assert condition_labels(replace(cfg, condition="none"), images) is None
+
+
+def test_sunglasses_over_the_skin_box_are_flagged_and_dark_skin_is_not():
+    faces, attrs = make_faces(60, 64, seed=5, workers=1)
+    assert attrs["skin_tone"].max() > 0.9  # the darkest painted skin is among them
+    assert not A.occluded(faces).any()
+    rows, cols = A._box_slices(64, 64)
+    shaded = faces.copy()
+    # Dark grey lenses over the top 40% of the box, as sunglasses reaching the cheeks are.
+    shaded[:, rows.start:rows.start + 3, cols] = (22, 20, 24)
+    assert A.occluded(shaded).all()
+    # The audit counts them, per category of the ITA they were given.
+    assert sum(A.audit(real_images=shaded)["real"]["occluded_counts"]) == 60
+    assert A.audit(real_images=faces)["real"]["occluded_counts"] == [0] * 6
