@@ -49,11 +49,13 @@ def run_summary(run: dict, real_shares) -> dict[str, str]:
             "TV to uniform": f"{generated['tv_to_uniform']:.3f}",
             "TV to real": f"{total_variation(generated['shares'], real_shares):.3f}",
             "FID": f"{run['fid']:.1f}",
-            "FID to tone-balanced real": f"{run['fid_reweighted']:.1f}" if "fid_reweighted" in run else "-"}
+            "FID to tone-balanced real": f"{run['fid_reweighted']:.1f}" if "fid_reweighted" in run else "-",
+            # results written before audit.occluded existed lack the count
+            "occluded faces": str(sum(generated["occluded_counts"])) if "occluded_counts" in generated else "-"}
 
 
 def row(name: str, values: list[str]) -> str:
-    return f"{name:<26}" + "".join(f"{v:>18}" for v in values)
+    return f"{name:<26}" + "".join(f"  {v:>18}" for v in values)
 
 
 def main() -> None:
