@@ -144,8 +144,8 @@ def tone_class(G, tone: str | None) -> int | None:
     if tone is None:
         return None
     if not getattr(G, "n_classes", 0):
-        raise ConfigError(f"--tone {tone.replace(' ', '-')} needs a generator trained with --condition tone; this one "
-                          f"was not, so drop --tone")
+        raise ConfigError(f"--tone {tone.replace(' ', '-')} needs a generator trained with --condition tone; "
+                          f"this one was not, so drop --tone")
     return None if tone == "all" else TONE_CATEGORIES.index(tone)
 
 
