@@ -158,9 +158,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     G = load_generator(args.checkpoint)
     seeds = list(range(args.seed, args.seed + args.n))
     out = Path(args.out)
+    label = tone_class(G, args.tone)  # refuses --tone for a generator trained without tones
     if args.tone == "all":
         return sample_every_tone(G, seeds, args, out)
-    faces = faces_from_seeds(G, seeds, args.truncation, tone_class(G, args.tone))
+    faces = faces_from_seeds(G, seeds, args.truncation, label)
     if out.suffix.lower() == ".png":
         save_png(out, image_grid(faces, nrow=args.nrow), upscale=args.upscale)
         print(f"wrote a grid of {args.n} faces (seeds {seeds[0]}..{seeds[-1]}, row by row) to {out}")
@@ -177,7 +178,6 @@ def sample_every_tone(G, seeds: list[int], args: argparse.Namespace, out: Path) 
 
     from .sample import faces_from_seeds, image_grid, save_png
 
-    tone_class(G, "all")  # refuses a generator that has no tones
     rows = [faces_from_seeds(G, seeds, args.truncation, k) for k in range(G.n_classes)]
     if out.suffix.lower() == ".png":
         save_png(out, image_grid(np.concatenate(rows), nrow=len(seeds)), upscale=args.upscale)

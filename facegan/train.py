@@ -118,6 +118,8 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, loss: st
     augment = augment or (lambda x: x)
     autocast = torch.autocast(real.device.type, dtype=torch.bfloat16, enabled=amp)
     conditioned = () if labels is None else (labels,)  # the nets' extra argument, if any
+    # Penalties and G's step call D itself, not a DDP wrapper (see below).
+    D_plain = getattr(D, "module", D)
     with autocast, torch.set_grad_enabled(train_g):  # G's graph is only needed for its own step
         fake = G(z, *conditioned)
     with torch.set_grad_enabled(train_d), autocast:
@@ -130,7 +132,6 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, loss: st
         if d_penalty is not None:
             # Penalties differentiate through D twice, which DDP's wrapper does not support;
             # their gradients still land in the same parameters that DDP synchronises.
-            D_plain = getattr(D, "module", D)
             penalty = d_penalty(lambda x: D_plain(x, *conditioned), real_seen, fake_seen)
             total = d_loss + penalty if penalty is not None else d_loss
         d_opt.zero_grad(set_to_none=True)
@@ -141,7 +142,6 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, loss: st
         # Reuse the fake batch: the G forward is already done and its graph is intact.
         # G needs gradients through D, not for D's weights: freezing D skips that work,
         # and the plain module (not a DDP wrapper) runs it, as there is nothing to sync.
-        D_plain = getattr(D, "module", D)
         D_plain.requires_grad_(False)
         try:
             with autocast:
