@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   create .venv if missing, install requirements.txt, train on the synthetic default
-#   make test   the same install, then the whole test suite (problem_unittests.py included);
+#   make test   the same install, then the linter (ruff) and the whole test suite (problem_unittests.py included);
 #               the web page's test drives Debian's chromium, installed here when missing and root
 PYTHON ?= python3
 VENV   ?= .venv
@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(PY) -m facegan train --preset demo
 
 test: $(STAMP) browser
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 # chromium + chromedriver for tests/test_serve.py; without them (and without root to install

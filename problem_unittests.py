@@ -296,14 +296,15 @@ def test_optimizers():
 
 
 def test_ita():
-    from facegan.audit import ita_degrees
+    from facegan.tone import ita_degrees
     check_ita(ita_degrees)
 
 
 def test_tone_audit_and_balanced_draw(tmp_path):
-    from facegan.audit import audit, categorize, image_ita, shares, tone_weights
+    from facegan.audit import audit
     from facegan.data import cached_image_array
     from facegan.synthetic import write_face_folder
+    from facegan.tone import categorize, image_ita, shares, tone_weights
 
     folder = write_face_folder(tmp_path / "faces", 96, size=32)
     faces = np.asarray(cached_image_array(folder, 32, tmp_path / "cache", progress=False))
@@ -336,6 +337,7 @@ def test_short_training_run(tmp_path):
 def test_checks_catch_mistakes():
     """The checks must fail on the classic mistakes, or they check nothing."""
     import pytest
+
     from facegan.losses import fake_loss, real_loss
 
     with pytest.raises(AssertionError):

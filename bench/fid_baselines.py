@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from facegan import metrics  # noqa: E402
+from facegan.accel import resolve_device  # noqa: E402
 from facegan.synthetic import make_faces  # noqa: E402
 
 SUBSET = ROOT.parent / "shared/data/processed-celeba-small-6k.zip"
@@ -67,7 +68,7 @@ def main() -> None:
         kid, kid_std = metrics.kid_from_features(fx, fy)
         rows[name] = {"fid": metrics.fid_from_features(fx, fy), "kid": kid, "kid_std": kid_std,
                       "swd": metrics.swd(x, y)}
-    device = metrics._device(args.device)
+    device = str(resolve_device(args.device))
     hw = torch.cuda.get_device_name() if device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
     print(f"n={n} per set, 64px images, protocol {metrics.PROTOCOL}")
     print(f"{'comparison':<48}{'FID':>10}{'KID':>10}{'SWD':>9}")

@@ -75,11 +75,12 @@ def parse_run(words: list[str]) -> tuple[str, str, dict]:
 
 
 def train_and_score(label, name, overrides, args, train_dir, held_out, work) -> dict:
-    from facegan.audit import audit, tone_weights
+    from facegan.audit import audit
     from facegan.config import preset
     from facegan.export import generator_from_checkpoint
     from facegan.metrics import evaluate_generator
     from facegan.sample import faces_from_seeds, generate, image_grid, save_png
+    from facegan.tone import tone_weights
     from facegan.train import train
 
     n_train = len(list(train_dir.iterdir()))

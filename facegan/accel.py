@@ -11,6 +11,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .errors import ConfigError
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` as CUDA when there is a GPU, else the CPU; a device that is not here is refused."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={name} but CUDA is not available here; use --device cpu or auto")
+    return torch.device(name)
 
 
 def setup_backends(device: torch.device, fast: bool) -> None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from .config import AUGMENTS
+
 TRANSLATION_RATIO = 1 / 8  # largest shift, as a fraction of the image side
 CUTOUT_RATIO = 1 / 2       # side of the cut-out square, as a fraction of the image side
 
@@ -84,7 +86,7 @@ def cutout(x: torch.Tensor, generator=None) -> torch.Tensor:
     return x * (~masked).to(x.dtype)
 
 
-AUGMENTATIONS = {"color": color, "translation": translation, "cutout": cutout}
+AUGMENTATIONS = dict(zip(AUGMENTS, (color, translation, cutout)))  # the names config declares
 
 
 def parse_policy(policy: str) -> list[str]:
@@ -101,7 +103,10 @@ def diff_augment(x: torch.Tensor, policy: str = "color,translation,cutout",
                  generator: torch.Generator | None = None) -> torch.Tensor:
     """Apply the policy's augmentations in order, each with its own per-image draw.
     The result keeps x's memory format (gather returns contiguous tensors)."""
-    names = parse_policy(policy)
+    return _apply(x, parse_policy(policy), generator)
+
+
+def _apply(x: torch.Tensor, names: list[str], generator: torch.Generator | None) -> torch.Tensor:
     if not names:
         return x
     out = x
@@ -142,7 +147,7 @@ class Augmenter:
 
     def __init__(self, policy: str = "", noise_start: float = 0.0, seed: int = 0,
                  device: str | torch.device = "cpu"):
-        parse_policy(policy)  # fail at construction, not at the first batch
+        self.names = parse_policy(policy)  # parsed once: fails at construction, not at the first batch
         if noise_start < 0:
             raise ValueError(f"instance noise start sigma={noise_start}: must be >= 0")
         self.policy = policy
@@ -152,10 +157,10 @@ class Augmenter:
 
     @property
     def enabled(self) -> bool:
-        return bool(parse_policy(self.policy)) or self.noise_start > 0
+        return bool(self.names) or self.noise_start > 0
 
     def __call__(self, x: torch.Tensor, progress: float) -> torch.Tensor:
-        x = diff_augment(x, self.policy, self.generator)
+        x = _apply(x, self.names, self.generator)
         return instance_noise(x, noise_sigma(self.noise_start, progress), self.generator)
 
     def state_dict(self) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .io import atomic_open
+from .atomic import atomic_open
 
 FORMAT = "facegan-checkpoint-v1"
 

@@ -13,7 +13,8 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from .config import PRESETS, TONE_CATEGORIES, ConfigError, TrainConfig, preset
+from .config import GROUPS, PRESETS, RENAMED_KEYS, TONE_CATEGORIES, TrainConfig, preset, upgrade_keys
+from .errors import ConfigError
 
 _TYPES = {"int": int, "float": float, "str": str}
 
@@ -27,16 +28,23 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("config (TrainConfig fields; defaults from --preset)")
+    """A typed flag per TrainConfig field, in the argument group the field declares."""
+    groups = {name: parser.add_argument_group(name) for name in GROUPS}
     for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
+        flags = ["--" + name.replace("_", "-") for name in (f.name, *_old_names(f.name))]
         default = f.default if f.default is not MISSING else None
-        help_text = f"{f.metadata.get('help', '')} (default: {default!r})"
+        help_text = f"{f.metadata['help']} (default: {default!r})"
+        group = groups[f.metadata["group"]]
         if f.type == "bool":
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            group.add_argument(*flags, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
-            group.add_argument(flag, type=_TYPES[f.type], default=None, metavar=f.type.upper(),
+            group.add_argument(*flags, dest=f.name, type=_TYPES[f.type], default=None, metavar=f.type.upper(),
                                help=help_text)
+
+
+def _old_names(name: str) -> list[str]:
+    """Names a field had before, still accepted as flags (old commands keep working)."""
+    return [old for old, new in RENAMED_KEYS.items() if new == name]
 
 
 def explicit_overrides(args: argparse.Namespace) -> dict:
@@ -54,7 +62,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         if not saved.is_file():
             raise ConfigError(f"--resume: {saved} not found; pass --out with the folder of the run to continue")
         base = json.loads(saved.read_text())
-        return TrainConfig.from_dict({**base, **overrides, "out": str(run_dir)})
+        return TrainConfig.from_dict({**upgrade_keys(base), **overrides, "out": str(run_dir)})
     if args.preset:
         return preset(args.preset, **overrides)
     return TrainConfig(**overrides)
@@ -94,11 +102,11 @@ def cmd_view(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .accel import resolve_device
+    from .atomic import atomic_write_text
     from .data import cached_image_array
     from .export import generator_from_checkpoint
-    from .io import atomic_write_text
     from .metrics import evaluate_generator
-    from .train import resolve_device
 
     device = resolve_device(args.device)
     G, cfg = generator_from_checkpoint(args.checkpoint, device)
@@ -232,7 +240,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from .audit import CATEGORIES, run_audit, summary_line
+    from .audit import run_audit, summary_line
+    from .tone import CATEGORIES
 
     result = run_audit(args.data_dir, args.checkpoint, args.n, args.out, args.cache_dir, seed=args.seed)
     sets = [name for name in ("real", "generated") if name in result]
@@ -263,8 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrors(prog="python -m facegan", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train a DCGAN; writes a run folder",
-                       formatter_class=DefaultsFormatter)
+    p = sub.add_parser("train", help="train a DCGAN; writes a run folder", formatter_class=DefaultsFormatter,
+                       description="Train a DCGAN and write a run folder. The grouped options are "
+                                   "TrainConfig's fields: --preset sets their defaults, a flag overrides it.")
     p.add_argument("--preset", choices=sorted(PRESETS), help="a named config to start from")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out (or runs/<name>) from checkpoints/latest.pt")
@@ -357,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
-    from .data import DataError
+    from .errors import DataError
     from .metrics import MetricsError
     from .train import RunInterrupted, TrainingError
 

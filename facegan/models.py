@@ -17,15 +17,12 @@ import math
 import torch
 from torch import nn
 
-from .config import TONE_CATEGORIES
-
-SUPPORTED_SIZES = (32, 64, 128)
-D_NORMS = ("batch", "spectral", "none")
+from .config import D_NORMS, IMAGE_SIZES, TONE_CATEGORIES
 
 
 def _n_blocks(image_size: int) -> int:
-    if image_size not in SUPPORTED_SIZES:
-        raise ValueError(f"image_size={image_size}: choose one of {SUPPORTED_SIZES}")
+    if image_size not in IMAGE_SIZES:
+        raise ValueError(f"image_size={image_size}: choose one of {IMAGE_SIZES}")
     return int(math.log2(image_size)) - 2  # down to (or up from) a 4x4 feature map
 
 

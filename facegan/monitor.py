@@ -52,7 +52,7 @@ class CollapseMonitor:
         return (f"D is winning outright: its accuracy has stayed above "
                 f"{self.acc_threshold * 100:g}% for the last {self.window} log rows "
                 f"(since step {self._streak_since}); G gets little signal. Try "
-                f"--label-smoothing 0.9, --schedule gated, a lower --lr-d, or --loss hinge.")
+                f"--real-target 0.9, --schedule gated, a lower --lr-d, or --loss hinge.")
 
     def observe_samples(self, samples: np.ndarray) -> str | None:
         """One epoch's fixed-z samples, uint8 (N, H, W, 3) with N >= 2."""
@@ -70,7 +70,7 @@ class CollapseMonitor:
                 f"from {self._max_spread:.3f} (the run's best) to {spread:.3f}; G may be "
                 f"producing one face for every z (mode collapse). Look at the latest sample "
                 f"grid; if the faces match, try a lower --lr-g, --loss ls, or "
-                f"--label-smoothing 0.9.")
+                f"--real-target 0.9.")
 
     def state_dict(self) -> dict:
         return {"streak": self._streak, "streak_since": self._streak_since,

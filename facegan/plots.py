@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from .io import atomic_write_bytes
+from .atomic import atomic_write_bytes
 
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_write_text
+from .atomic import atomic_write_text
 from .plots import figure_png, plot_losses, plot_scores, read_metrics
 from .sample import image_grid, load_train_samples, png_bytes
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ConfigError
+from .errors import ConfigError
 
 # Row keys that are positions, not measurements: they become TensorBoard's x axis or nothing.
 _NOT_SCALARS = {"step", "epoch", "images", "time", "eval_n"}

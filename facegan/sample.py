@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .io import atomic_write_bytes
+from .atomic import atomic_write_bytes
 
 
 def sample_z(n: int, z_size: int, generator: torch.Generator | None = None,

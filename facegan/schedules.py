@@ -1,7 +1,9 @@
 """When to update D and when to update G.
 
-The training loop asks a schedule, once per batch, `plan(step, progress, d_acc)` and gets
-back `(train_d, train_g)`. Three schedules cover what the course's improvement lists ask:
+The training step asks a schedule, once per batch, `plan(step, progress)` and gets back
+`(train_d, train_g)`, then shows it the step's statistics with `observe(stats)`. Only a
+schedule that needs D's accuracy reads it there (a device sync); the others ignore it.
+Three schedules cover what the course's improvement lists ask:
 
 - FixedRatio(k):          k D updates (each on a fresh batch) per G update; k=1 is plain DCGAN.
 - DecayingRatio(k):       starts at k:1 and decays linearly to 1:1 over the run, so a
@@ -13,13 +15,18 @@ from __future__ import annotations
 
 import math
 
+from .config import SCHEDULES
+
 
 class FixedRatio:
     def __init__(self, k: int = 1):
         self.k = k
 
-    def plan(self, step: int, progress: float, d_acc: float) -> tuple[bool, bool]:
+    def plan(self, step: int, progress: float) -> tuple[bool, bool]:
         return True, step % self.k == self.k - 1
+
+    def observe(self, stats: dict) -> None:
+        pass
 
 
 class DecayingRatio:
@@ -30,12 +37,15 @@ class DecayingRatio:
     def current_k(self, progress: float) -> int:
         return max(1, round(self.k - (self.k - 1) * min(max(progress, 0.0), 1.0)))
 
-    def plan(self, step: int, progress: float, d_acc: float) -> tuple[bool, bool]:
+    def plan(self, step: int, progress: float) -> tuple[bool, bool]:
         self._since_g += 1
         train_g = self._since_g >= self.current_k(progress)
         if train_g:
             self._since_g = 0
         return True, train_g
+
+    def observe(self, stats: dict) -> None:
+        pass
 
     def state_dict(self) -> dict:
         return {"since_g": self._since_g}
@@ -45,11 +55,23 @@ class DecayingRatio:
 
 
 class AccuracyGate:
+    """D's accuracy is followed as a running average (0.9 old, 0.1 new), from a coin toss."""
+
     def __init__(self, max_acc: float = 0.8):
         self.max_acc = max_acc
+        self.d_acc = 0.5
 
-    def plan(self, step: int, progress: float, d_acc: float) -> tuple[bool, bool]:
-        return d_acc < self.max_acc, True
+    def plan(self, step: int, progress: float) -> tuple[bool, bool]:
+        return self.d_acc < self.max_acc, True
+
+    def observe(self, stats: dict) -> None:
+        self.d_acc = 0.9 * self.d_acc + 0.1 * float(stats["d_acc"])
+
+    def state_dict(self) -> dict:
+        return {"d_acc": self.d_acc}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.d_acc = float(state["d_acc"])
 
 
 def build_schedule(cfg):
@@ -59,7 +81,7 @@ def build_schedule(cfg):
         return DecayingRatio(cfg.d_steps)
     if cfg.schedule == "gated":
         return AccuracyGate(cfg.d_acc_gate)
-    raise ValueError(f"schedule={cfg.schedule!r}: choose fixed, decay or gated")
+    raise ValueError(f"schedule={cfg.schedule!r}: choose one of {', '.join(SCHEDULES)}")
 
 
 def lr_factor(kind: str, progress: float) -> float:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .io import atomic_open
+from .atomic import atomic_open
 
 FACE_ATTRIBUTES = (
     "skin_tone",   # float in [0, 1]: 0 = lightest, 1 = darkest on the skin ramp

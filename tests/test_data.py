@@ -7,8 +7,18 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from facegan.data import (TRANSPARENT_BACKGROUND, DataError, FaceBatches, FaceFolder,
-                          cached_image_array, find_images, get_dataloader, load_rgb, scale, to_rgb)
+from facegan.data import (
+    TRANSPARENT_BACKGROUND,
+    DataError,
+    FaceBatches,
+    FaceFolder,
+    cached_image_array,
+    find_images,
+    get_dataloader,
+    load_rgb,
+    scale,
+    to_rgb,
+)
 
 
 def write_images(folder, n, size=(40, 40), start=0):
@@ -131,13 +141,13 @@ def test_batch_larger_than_dataset_is_refused():
 
 
 def test_celeba_download_failure_is_one_facegan_error(tmp_path, monkeypatch):
-    import helper
+    from facegan import celeba
     from facegan.config import TrainConfig
     from facegan.data import training_images
 
     def unreachable(**kwargs):
-        raise helper.DataError("could not reach https://example.invalid/x.zip; pass zip_path=...")
-    monkeypatch.setattr(helper, "download_extract", unreachable)
+        raise celeba.DataError("could not reach https://example.invalid/x.zip; pass zip_path=...")
+    monkeypatch.setattr(celeba, "download_extract", unreachable)
     with pytest.raises(DataError, match="zip_path"):
         training_images(TrainConfig(data="celeba", data_dir=str(tmp_path)))
 

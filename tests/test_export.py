@@ -75,3 +75,33 @@ def test_the_program_export_matches_the_generator_at_any_batch_size(checkpoint, 
     for batch in (1, 7):
         z = torch.randn(batch, cfg.z_size)
         assert torch.allclose(program(z), G(z), atol=1e-6)
+
+
+def test_files_written_before_the_label_smoothing_rename_still_load(tiny_cfg, tmp_path):
+    # real_target was called label_smoothing, and num_workers existed: old config.json files,
+    # checkpoints and exports carry those keys and must still resume, sample and load.
+    from safetensors.torch import save
+
+    from facegan.checkpoint import load_checkpoint, save_checkpoint
+
+    def aged(config: dict) -> dict:
+        old = {("label_smoothing" if k == "real_target" else k): v for k, v in config.items()}
+        return {**old, "num_workers": 0}
+
+    cfg = tiny_cfg(real_target=0.9)
+    train(cfg, progress=False)
+    latest = cfg.run_dir / "checkpoints/latest.pt"
+    ckpt = load_checkpoint(latest)
+    save_checkpoint(latest, {**ckpt, "config": aged(ckpt["config"])})
+    (cfg.run_dir / "config.json").write_text(json.dumps(aged(cfg.to_dict())))
+    assert main(["train", "--out", str(cfg.run_dir), "--resume", "--epochs", "2", "--quiet"]) == 0
+    assert load_checkpoint(latest)["config"]["real_target"] == 0.9  # resumed, saved in today's keys
+    G, loaded = generator_from_checkpoint(latest)
+    assert loaded.real_target == 0.9
+
+    old_export = tmp_path / "old.safetensors"
+    tensors = {k: v.contiguous() for k, v in G.state_dict().items()}
+    old_export.write_bytes(save(tensors, metadata={"format": "facegan-generator-v1",
+                                                   "facegan_config": json.dumps(aged(loaded.to_dict()))}))
+    z = torch.randn(2, loaded.z_size)
+    assert torch.equal(load_exported(old_export)(z), G(z))

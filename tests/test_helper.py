@@ -1,4 +1,6 @@
-"""Tests for helper.py: the real download/extract code against a local HTTP server.
+"""Tests for facegan/celeba.py and helper.py, the course's thin entry point over it.
+
+The real download/extract code runs against a local HTTP server.
 
 The server is a stdlib ThreadingHTTPServer on 127.0.0.1 that serves a zip built
 here, honours Range requests, records every request, and can be told to cut a
@@ -8,6 +10,7 @@ transfer once or to ignore Range, so resume paths run for real.
 import errno
 import hashlib
 import io
+import os
 import socket
 import stat
 import subprocess
@@ -21,12 +24,15 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-# helper.py lives at the repo root; tests/ has no conftest to put it on sys.path.
+import facegan.celeba as celeba
+import facegan.data
+from facegan.data import DataError
+
+# helper.py lives at the repo root; put it on sys.path whatever the conftest does.
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 import helper  # noqa: E402
-from helper import DataError  # noqa: E402
 
 FOLDER = "processed_celeba_small/celeba"
 N_IMAGES = 5
@@ -61,7 +67,7 @@ def course_zip(tmp_path) -> Path:
 
 @pytest.fixture(autouse=True)
 def no_retry_delay(monkeypatch):
-    monkeypatch.setattr(helper, "RETRY_DELAY_S", 0)
+    monkeypatch.setattr(celeba, "RETRY_DELAY_S", 0)
 
 
 class ZipServer:
@@ -147,12 +153,12 @@ def _image_count(folder: Path) -> int:
 
 
 def test_full_download_and_extract(tmp_path, server, course_zip):
-    digest = helper.file_sha256(course_zip)
-    folder = helper.download_extract(data_dir=tmp_path / "data", url=server.url,
+    digest = celeba.file_sha256(course_zip)
+    folder = celeba.download_extract(data_dir=tmp_path / "data", url=server.url,
                                      sha256=digest, progress=False)
     assert folder == tmp_path / "data" / FOLDER
     assert _image_count(folder) == N_IMAGES
-    assert helper.file_sha256(tmp_path / "data" / "celeba.zip") == digest
+    assert celeba.file_sha256(tmp_path / "data" / "celeba.zip") == digest
     assert not (tmp_path / "data" / "celeba.zip.part").exists()
     assert "Range" not in server.requests[0]
 
@@ -162,11 +168,11 @@ def test_resume_after_cut_sends_range_from_where_it_stopped(tmp_path, server):
     server.cut_after = cut
     dest = tmp_path / "celeba.zip"
     with pytest.raises(DataError, match=f"interrupted at {cut} of {len(server.payload)} bytes"):
-        helper.download(server.url, dest, retries=0, progress=False)
+        celeba.download(server.url, dest, retries=0, progress=False)
     assert (tmp_path / "celeba.zip.part").stat().st_size == cut
     assert not dest.exists()
 
-    helper.download(server.url, dest, retries=0, progress=False)
+    celeba.download(server.url, dest, retries=0, progress=False)
     assert server.requests[1]["Range"] == f"bytes={cut}-"
     assert server.statuses == [200, 206]
     assert dest.read_bytes() == server.payload
@@ -174,7 +180,7 @@ def test_resume_after_cut_sends_range_from_where_it_stopped(tmp_path, server):
 
 def test_single_call_retries_through_one_cut(tmp_path, server):
     server.cut_after = 1000
-    dest = helper.download(server.url, tmp_path / "celeba.zip", progress=False)
+    dest = celeba.download(server.url, tmp_path / "celeba.zip", progress=False)
     assert [r.get("Range") for r in server.requests] == [None, "bytes=1000-"]
     assert dest.read_bytes() == server.payload
 
@@ -183,7 +189,7 @@ def test_server_ignoring_range_restarts_from_zero(tmp_path, server):
     server.ignore_range = True
     # Junk, not a prefix of the payload: appending to it would corrupt the file.
     (tmp_path / "celeba.zip.part").write_bytes(b"junk" * 100)
-    dest = helper.download(server.url, tmp_path / "celeba.zip",
+    dest = celeba.download(server.url, tmp_path / "celeba.zip",
                            sha256=hashlib.sha256(server.payload).hexdigest(), progress=False)
     assert server.requests[0]["Range"] == "bytes=400-"
     assert server.statuses == [200]
@@ -192,14 +198,14 @@ def test_server_ignoring_range_restarts_from_zero(tmp_path, server):
 
 def test_complete_part_answered_416_is_verified_and_kept(tmp_path, server):
     (tmp_path / "celeba.zip.part").write_bytes(server.payload)
-    dest = helper.download(server.url, tmp_path / "celeba.zip", progress=False)
+    dest = celeba.download(server.url, tmp_path / "celeba.zip", progress=False)
     assert server.statuses == [416]
     assert dest.read_bytes() == server.payload
 
 
 def test_second_call_makes_no_request_and_does_not_reextract(tmp_path, server, monkeypatch):
     data_dir = tmp_path / "data"
-    folder = helper.download_extract(data_dir=data_dir, url=server.url, progress=False)
+    folder = celeba.download_extract(data_dir=data_dir, url=server.url, progress=False)
     first_image = next(folder.iterdir())
     mtime = first_image.stat().st_mtime_ns
     requests_before = len(server.requests)
@@ -207,8 +213,8 @@ def test_second_call_makes_no_request_and_does_not_reextract(tmp_path, server, m
     def must_not_run(*args, **kwargs):
         raise AssertionError("extraction re-ran")
 
-    monkeypatch.setattr(helper, "_extract_members", must_not_run)
-    assert helper.download_extract(data_dir=data_dir, url=server.url, progress=False) == folder
+    monkeypatch.setattr(celeba, "_extract_members", must_not_run)
+    assert celeba.download_extract(data_dir=data_dir, url=server.url, progress=False) == folder
     assert len(server.requests) == requests_before
     assert first_image.stat().st_mtime_ns == mtime
 
@@ -216,7 +222,7 @@ def test_second_call_makes_no_request_and_does_not_reextract(tmp_path, server, m
 def test_wrong_sha256_is_refused_and_nothing_kept(tmp_path, server):
     data_dir = tmp_path / "data"
     with pytest.raises(DataError, match="expected sha256 0{64}"):
-        helper.download_extract(data_dir=data_dir, url=server.url, sha256="0" * 64,
+        celeba.download_extract(data_dir=data_dir, url=server.url, sha256="0" * 64,
                                 progress=False)
     assert not (data_dir / "celeba.zip").exists()
     assert not (data_dir / "celeba.zip.part").exists()
@@ -226,7 +232,7 @@ def test_wrong_sha256_is_refused_and_nothing_kept(tmp_path, server):
 def test_server_sending_corrupt_zip_is_refused_and_discarded(tmp_path, server):
     server.payload = server.payload[:-100]  # truncated: no end-of-archive record
     with pytest.raises(DataError, match="not .*valid zip"):
-        helper.download(server.url, tmp_path / "celeba.zip", progress=False)
+        celeba.download(server.url, tmp_path / "celeba.zip", progress=False)
     assert not list(tmp_path.glob("celeba.zip*"))
 
 
@@ -234,7 +240,7 @@ def test_existing_unmarked_folder_is_used_without_download(tmp_path, server, cap
     folder = tmp_path / "data" / FOLDER
     folder.mkdir(parents=True)
     (folder / "1.jpg").write_bytes(_noise_jpeg(0))
-    assert helper.download_extract(data_dir=tmp_path / "data", url=server.url) == folder
+    assert celeba.download_extract(data_dir=tmp_path / "data", url=server.url) == folder
     assert server.requests == []
     assert "not extracted by this helper" in capsys.readouterr().err
 
@@ -245,7 +251,7 @@ def test_unreachable_url_gives_one_line_with_alternatives(tmp_path):
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}/x.zip"
     with pytest.raises(DataError) as caught:
-        helper.download_extract(data_dir=tmp_path, url=url, progress=False)
+        celeba.download_extract(data_dir=tmp_path, url=url, progress=False)
     message = str(caught.value)
     assert "\n" not in message
     assert url in message and "zip_path" in message
@@ -289,11 +295,11 @@ class _SpaceLimitedFile:
 
 def test_disk_full_mid_download_keeps_part_and_next_call_resumes(tmp_path, server, monkeypatch):
     room = len(server.payload) // 3
-    monkeypatch.setattr(helper, "open", FillingDisk(room).open, raising=False)
+    monkeypatch.setattr(celeba, "open", FillingDisk(room).open, raising=False)
     dest = tmp_path / "celeba.zip"
     part = tmp_path / "celeba.zip.part"
     with pytest.raises(DataError) as caught:
-        helper.download(server.url, dest, chunk_size=4096, progress=False)
+        celeba.download(server.url, dest, chunk_size=4096, progress=False)
     message = str(caught.value)
     assert "\n" not in message
     assert "disk full" in message and "free some space" in message and "data_dir" in message
@@ -302,8 +308,8 @@ def test_disk_full_mid_download_keeps_part_and_next_call_resumes(tmp_path, serve
     assert part.read_bytes() == server.payload[:room]  # a clean prefix, safe to resume from
     assert len(server.requests) == 1  # no retries into a full disk
 
-    monkeypatch.delattr(helper, "open")  # space freed
-    helper.download(server.url, dest, progress=False)
+    monkeypatch.delattr(celeba, "open")  # space freed
+    celeba.download(server.url, dest, progress=False)
     assert server.requests[1]["Range"] == f"bytes={room}-"
     assert dest.read_bytes() == server.payload and not part.exists()
 
@@ -311,7 +317,7 @@ def test_disk_full_mid_download_keeps_part_and_next_call_resumes(tmp_path, serve
 def test_http_404_gives_one_line_naming_url(tmp_path, server):
     url = server.url.replace("celeba.zip", "missing.zip")
     with pytest.raises(DataError, match="HTTP 404") as caught:
-        helper.download_extract(data_dir=tmp_path, url=url, progress=False)
+        celeba.download_extract(data_dir=tmp_path, url=url, progress=False)
     assert url in str(caught.value) and "\n" not in str(caught.value)
 
 
@@ -321,7 +327,7 @@ def test_http_404_gives_one_line_naming_url(tmp_path, server):
 
 
 def test_local_zip_path_needs_no_server(tmp_path, course_zip):
-    folder = helper.download_extract(data_dir=tmp_path / "data", zip_path=course_zip,
+    folder = celeba.download_extract(data_dir=tmp_path / "data", zip_path=course_zip,
                                      url="http://127.0.0.1:9/never-used.zip")
     assert _image_count(folder) == N_IMAGES
     assert not (tmp_path / "data" / "never-used.zip").exists()
@@ -330,16 +336,16 @@ def test_local_zip_path_needs_no_server(tmp_path, course_zip):
 def test_zip_without_expected_folder_is_reported(tmp_path):
     other = _build_zip(tmp_path / "other.zip", {"other/readme.txt": b"hi"})
     with pytest.raises(DataError, match="holds no images"):
-        helper.download_extract(data_dir=tmp_path / "data", zip_path=other)
+        celeba.download_extract(data_dir=tmp_path / "data", zip_path=other)
 
 
 def test_truncated_zip_is_refused(tmp_path, course_zip):
     truncated = tmp_path / "truncated.zip"
     truncated.write_bytes(course_zip.read_bytes()[: course_zip.stat().st_size // 2])
     with pytest.raises(DataError, match="not a valid zip"):
-        helper.verify_zip(truncated)
+        celeba.verify_zip(truncated)
     with pytest.raises(DataError, match="not a valid zip"):
-        helper.download_extract(data_dir=tmp_path / "data", zip_path=truncated)
+        celeba.download_extract(data_dir=tmp_path / "data", zip_path=truncated)
 
 
 def test_flipped_bytes_are_refused(tmp_path, course_zip):
@@ -349,9 +355,9 @@ def test_flipped_bytes_are_refused(tmp_path, course_zip):
     corrupt = tmp_path / "corrupt.zip"
     corrupt.write_bytes(bytes(data))
     with pytest.raises(DataError, match="not a valid zip"):
-        helper.verify_zip(corrupt)
+        celeba.verify_zip(corrupt)
     with pytest.raises(DataError, match="not a valid zip"):
-        helper.safe_extract(corrupt, tmp_path / "out")
+        celeba.safe_extract(corrupt, tmp_path / "out")
     assert not any((tmp_path / "out").rglob("*.jpg"))
 
 
@@ -373,7 +379,7 @@ def test_hostile_member_names_are_refused(tmp_path, bad_name, reason):
     archive = _build_zip(tmp_path / "hostile.zip", {"fine.txt": b"fine", bad_name: b"evil"})
     target = tmp_path / "nest" / "out"
     with pytest.raises(DataError, match=reason):
-        helper.safe_extract(archive, target)
+        celeba.safe_extract(archive, target)
     assert not target.exists()
     assert not [p for p in tmp_path.rglob("*") if p.name in ("evil.txt", "fine.txt")]
 
@@ -381,20 +387,20 @@ def test_hostile_member_names_are_refused(tmp_path, bad_name, reason):
 def test_symlink_member_is_refused(tmp_path):
     target = tmp_path / "out"
     with pytest.raises(DataError, match="symbolic link"):
-        helper.safe_extract(_symlink_zip(tmp_path / "link.zip"), target)
+        celeba.safe_extract(_symlink_zip(tmp_path / "link.zip"), target)
     assert not target.exists()
 
 
 def test_zip_bomb_is_refused_by_ratio(tmp_path):
     bomb = _build_zip(tmp_path / "bomb.zip", {"zeros.bin": bytes(4 << 20)})
     with pytest.raises(DataError, match="zip bomb"):
-        helper.safe_extract(bomb, tmp_path / "out", max_ratio=50)
+        celeba.safe_extract(bomb, tmp_path / "out", max_ratio=50)
     assert not (tmp_path / "out").exists()
 
 
 def test_archive_over_size_cap_is_refused(tmp_path, course_zip):
     with pytest.raises(DataError, match="cap"):
-        helper.safe_extract(course_zip, tmp_path / "out", max_total_bytes=1000)
+        celeba.safe_extract(course_zip, tmp_path / "out", max_total_bytes=1000)
     assert not (tmp_path / "out").exists()
 
 
@@ -402,14 +408,14 @@ def test_safe_extract_is_idempotent_and_keeps_neighbours(tmp_path, course_zip, m
     target = tmp_path / "data"
     target.mkdir()
     (target / "notes.txt").write_text("mine")
-    helper.safe_extract(course_zip, target)
+    celeba.safe_extract(course_zip, target)
     assert _image_count(target / FOLDER) == N_IMAGES
     assert (target / "notes.txt").read_text() == "mine"
     assert not list(target.glob(".extracting-*"))
 
-    monkeypatch.setattr(helper, "_extract_members",
+    monkeypatch.setattr(celeba, "_extract_members",
                         lambda *a, **k: pytest.fail("extraction re-ran"))
-    helper.safe_extract(course_zip, target)
+    celeba.safe_extract(course_zip, target)
 
 
 def test_disk_full_during_extraction_is_one_line_and_leaves_no_staging(
@@ -417,10 +423,10 @@ def test_disk_full_during_extraction_is_one_line_and_leaves_no_staging(
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(helper.shutil, "copyfileobj", disk_full)
+    monkeypatch.setattr(celeba.shutil, "copyfileobj", disk_full)
     target = tmp_path / "data"
     with pytest.raises(DataError, match="disk full") as caught:
-        helper.safe_extract(course_zip, target)
+        celeba.safe_extract(course_zip, target)
     assert "\n" not in str(caught.value)
     assert list(target.iterdir()) == []
 
@@ -453,7 +459,7 @@ def celeba_src(tmp_path) -> Path:
 
 def test_prepare_celeba_crops_centre_and_counts(tmp_path, celeba_src):
     dst = tmp_path / "crops"
-    counts = helper.prepare_celeba(celeba_src, dst, size=32, progress=False)
+    counts = celeba.prepare_celeba(celeba_src, dst, size=32, progress=False)
     assert counts == {"written": 3, "skipped_existing": 0, "unreadable": 2, "too_small": 1}
     outputs = sorted(dst.glob("*.jpg"))
     assert [p.name for p in outputs] == ["000001.jpg", "000002.jpg", "000003.jpg"]
@@ -467,9 +473,9 @@ def test_prepare_celeba_crops_centre_and_counts(tmp_path, celeba_src):
 
 def test_prepare_celeba_rerun_skips_existing(tmp_path, celeba_src):
     dst = tmp_path / "crops"
-    helper.prepare_celeba(celeba_src, dst, progress=False)
+    celeba.prepare_celeba(celeba_src, dst, progress=False)
     mtime = (dst / "000001.jpg").stat().st_mtime_ns
-    counts = helper.prepare_celeba(celeba_src, dst, progress=False)
+    counts = celeba.prepare_celeba(celeba_src, dst, progress=False)
     assert counts["written"] == 0 and counts["skipped_existing"] == 3
     assert (dst / "000001.jpg").stat().st_mtime_ns == mtime
     assert Image.open(dst / "000001.jpg").size == (64, 64)
@@ -477,12 +483,32 @@ def test_prepare_celeba_rerun_skips_existing(tmp_path, celeba_src):
 
 def test_prepare_celeba_missing_source_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
-        helper.prepare_celeba(tmp_path / "nope", tmp_path / "out", progress=False)
+        celeba.prepare_celeba(tmp_path / "nope", tmp_path / "out", progress=False)
 
 
 # --------------------------------------------------------------------------
-# Command line
+# helper.py: the course's entry point, functions and command line
 # --------------------------------------------------------------------------
+
+
+def test_helper_reexports_the_package_code():
+    for name in ("download", "download_extract", "verify_zip", "safe_extract",
+                 "prepare_celeba", "file_sha256", "COURSE_URL", "DEFAULT_FOLDER"):
+        assert getattr(helper, name) is getattr(celeba, name)
+    # One error class for the whole project: catching helper.DataError catches the package's.
+    assert helper.DataError is celeba.DataError is facegan.data.DataError
+    assert issubclass(helper.DataError, ValueError)
+    assert celeba.DEFAULT_FOLDER == facegan.data.CELEBA_SUBDIR == FOLDER
+
+
+def test_helper_download_extract_from_local_zip(tmp_path, course_zip):
+    folder = helper.download_extract(data_dir=tmp_path / "data", zip_path=course_zip,
+                                     progress=False)
+    assert folder == tmp_path / "data" / FOLDER
+    assert _image_count(folder) == N_IMAGES
+    with pytest.raises(helper.DataError, match="not a valid zip"):
+        helper.verify_zip(tmp_path / "data" / FOLDER / "0.jpg")
+
 
 
 def _cli(*args, cwd):
@@ -500,3 +526,22 @@ def test_cli_reports_data_error_as_one_line_and_exit_1(tmp_path):
     result = _cli("download", "--data-dir", "d", "--zip", "missing.zip", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
+def test_cli_download_from_local_zip_prints_the_folder(tmp_path, course_zip):
+    result = _cli("download", "--data-dir", "d", "--zip", str(course_zip), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "d" / FOLDER
+    assert result.stdout.strip() == str(Path("d") / FOLDER)
+    assert _image_count(folder) == N_IMAGES
+
+
+def test_package_module_stands_alone(tmp_path):
+    # facegan.celeba is what an installed facegan uses: no helper.py, no plotting stack.
+    code = ("import sys, facegan.celeba; "
+            "print(sorted(m for m in ('helper', 'matplotlib') if m in sys.modules))")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

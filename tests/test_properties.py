@@ -8,6 +8,7 @@ import math
 import re
 import sys
 import tempfile
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from facegan import cli
-from facegan.config import (AUGMENTS, BALANCES, COMPILE_MODES, D_NORMS, DATASETS, IMAGE_SIZES, LOSSES, LR_DECAYS, SCHEDULES,
-                            ConfigError, TrainConfig)
+from facegan.config import AUGMENTS, D_NORMS, IMAGE_SIZES, LOSSES, Choice, ConfigError, Matches, Range, TrainConfig
 from facegan.data import TRANSPARENT_BACKGROUND, DataError, cached_image_array, load_rgb
 
 # Enough examples to find the bugs these caught, few enough to run in a couple of seconds.
@@ -35,14 +35,6 @@ def is_int(v):
 def is_finite_number(v):
     # abs() rather than math.isfinite, which overflows on ints past the float range
     return (is_int(v) or isinstance(v, float)) and abs(v) <= sys.float_info.max
-
-
-def positive(v):
-    return is_int(v) and v > 0
-
-
-def at_least(low):
-    return lambda v: is_int(v) and v >= low
 
 
 def within(low, high, low_open=False, high_open=False):
@@ -63,60 +55,90 @@ def device_name(v):
     return isinstance(v, str) and (v == "auto" or re.fullmatch(r"(cpu|cuda|mps)(:(0|[1-9][0-9]*))?", v))
 
 
-# The documented constraints, restated independently of validate(): the spec it must meet.
-INT_RULES = {
-    "image_size": lambda v: is_int(v) and v in IMAGE_SIZES,
-    **dict.fromkeys(("batch_size", "epochs", "z_size", "conv_dim", "d_steps", "synthetic_n",
-                     "n_fixed", "log_every"), positive),
-    "eval_every": at_least(0), "eval_n": at_least(2), "keep_checkpoints": at_least(0),
-    "num_workers": at_least(0), "seed": lambda v: is_int(v) and 0 <= v < 2**32,
-    "r1_every": positive, "extra_layers": lambda v: is_int(v) and 0 <= v <= 8,
-}
-FLOAT_RULES = {
-    "lr_d": within(0, math.inf, low_open=True, high_open=True),
-    "lr_g": within(0, math.inf, low_open=True, high_open=True),
-    "beta1": within(0, 1, high_open=True), "beta2": within(0, 1, high_open=True),
-    "d_dropout": within(0, 1, high_open=True),
-    "label_smoothing": within(0.5, 1, low_open=True),
-    "d_acc_gate": within(0.5, 1),
-    "gp_weight": within(0, math.inf, high_open=True), "r1_gamma": within(0, math.inf, high_open=True),
-    "instance_noise": within(0, math.inf, high_open=True), "ema_decay": within(0, 1, high_open=True),
-    "balance_cap": within(1, math.inf, high_open=True),
-}
+# The rules each field declares (facegan/config.py's opt(..., check=...)), read back here by
+# the test's own predicates rather than by validate(): a new field is tested as declared.
+FIELDS = {f.name: f for f in fields(TrainConfig)}
+TYPE_RULES = {"int": is_int, "float": is_finite_number, "str": lambda v: isinstance(v, str),
+              "bool": lambda v: isinstance(v, bool)}
+
+
 def augment_policy(v):
     return isinstance(v, str) and all(p.strip() in AUGMENTS for p in v.split(",") if p.strip())
 
 
-# "wgan" is valid only with a D that has no BatchNorm: a cross-field rule, tested on its own.
-SINGLE_FIELD_LOSSES = tuple(loss for loss in LOSSES if loss != "wgan")
-CHOICE_RULES = {
-    "data": one_of(DATASETS), "loss": one_of(SINGLE_FIELD_LOSSES), "schedule": one_of(SCHEDULES),
-    "compile": one_of(COMPILE_MODES), "device": device_name, "d_norm": one_of(D_NORMS),
-    "lr_decay": one_of(LR_DECAYS), "augment": augment_policy, "balance": one_of(BALANCES),
-}
-RULES = {**INT_RULES, **FLOAT_RULES, **CHOICE_RULES}
-
-# Values the rules accept, over their whole range (subnormal and huge floats included).
-good_lr = st.floats(min_value=0, exclude_min=True, allow_infinity=False)
-VALID_VALUES = {
-    "image_size": st.sampled_from(IMAGE_SIZES),
-    **{name: st.integers(min_value=1) for name, rule in INT_RULES.items() if rule is positive},
-    "eval_every": st.integers(min_value=0), "eval_n": st.integers(min_value=2),
-    "keep_checkpoints": st.integers(min_value=0), "num_workers": st.integers(min_value=0),
-    "seed": st.integers(0, 2**32 - 1),
-    "lr_d": good_lr, "lr_g": good_lr,
-    **dict.fromkeys(("beta1", "beta2", "d_dropout"), st.floats(0, 1, exclude_max=True)),
-    "label_smoothing": st.floats(0.5, 1, exclude_min=True), "d_acc_gate": st.floats(0.5, 1),
-    "data": st.sampled_from(DATASETS), "loss": st.sampled_from(SINGLE_FIELD_LOSSES),
-    "r1_every": st.integers(min_value=1), "extra_layers": st.integers(0, 8), "d_norm": st.sampled_from(D_NORMS),
-    "lr_decay": st.sampled_from(LR_DECAYS),
+# Fields whose rule is a predicate (Matches): restated here, with values it accepts.
+CUSTOM_RULES = {"augment": augment_policy, "device": device_name}
+CUSTOM_VALID = {
     "augment": st.lists(st.sampled_from(AUGMENTS), unique=True).map(",".join),
-    **dict.fromkeys(("gp_weight", "r1_gamma", "instance_noise"), st.floats(0, 1e6)),
-    "ema_decay": st.floats(0, 1, exclude_max=True),
-    "balance": st.sampled_from(BALANCES), "balance_cap": st.floats(1, 1e6),
-    "schedule": st.sampled_from(SCHEDULES), "compile": st.sampled_from(COMPILE_MODES),
     "device": st.sampled_from(["auto", "cpu", "mps"]) | st.from_regex(r"cuda(:(0|[1-9][0-9]{0,2}))?", fullmatch=True),
 }
+# "wgan" is valid only with a D that has no BatchNorm: a cross-field rule, tested on its own.
+SINGLE_FIELD_LOSSES = tuple(loss for loss in LOSSES if loss != "wgan")
+
+
+def declared_rule(f):
+    check, typed = f.metadata["check"], TYPE_RULES[f.type]
+    if f.name == "loss":
+        return one_of(SINGLE_FIELD_LOSSES)
+    if isinstance(check, Range):
+        low = -math.inf if check.low is None else check.low
+        high = math.inf if check.high is None else check.high
+        bounded = within(low, high, check.low_open, check.high_open or check.high is None)
+        return lambda v: typed(v) and bounded(v)
+    if isinstance(check, Choice):
+        return lambda v: typed(v) and v in check.choices
+    if isinstance(check, Matches):
+        return CUSTOM_RULES[f.name]
+    return typed
+
+
+def declared_values(f):
+    """Values the declared rule accepts, over its whole range (subnormal and huge floats included)."""
+    check = f.metadata["check"]
+    if f.name == "loss":
+        return st.sampled_from(SINGLE_FIELD_LOSSES)
+    if isinstance(check, Choice):
+        return st.sampled_from(check.choices)
+    if isinstance(check, Matches):
+        return CUSTOM_VALID[f.name]
+    if isinstance(check, Range) and f.type == "int":
+        return st.integers(None if check.low is None else math.floor(check.low) + check.low_open,
+                           None if check.high is None else math.ceil(check.high) - check.high_open)
+    if isinstance(check, Range):
+        return st.floats(check.low, check.high, exclude_min=check.low_open and check.low is not None,
+                         exclude_max=check.high_open and check.high is not None, allow_infinity=False)
+    return {"str": st.text(max_size=12), "bool": st.booleans()}[f.type]
+
+
+RULES = {name: declared_rule(f) for name, f in FIELDS.items()}
+VALID_VALUES = {name: declared_values(f) for name, f in FIELDS.items()}
+INT_RULES = [name for name, f in FIELDS.items() if f.type == "int"]
+FLOAT_RULES = [name for name, f in FIELDS.items() if f.type == "float"]
+TEXT_RULES = [name for name, f in FIELDS.items() if f.type == "str"]
+BOOL_RULES = [name for name, f in FIELDS.items() if f.type == "bool"]
+
+
+def test_every_predicate_rule_is_restated_here():
+    matched = {name for name, f in FIELDS.items() if isinstance(f.metadata["check"], Matches)}
+    assert matched == set(CUSTOM_RULES) == set(CUSTOM_VALID)
+
+
+# The documented limits, restated by hand: the declarations above must not drift from them.
+DOCUMENTED = [  # field, a value refused, a value accepted
+    ("image_size", 48, 128), ("batch_size", 0, 1), ("lr_d", 0.0, 1e-9), ("beta1", 1.0, 0.0),
+    ("beta2", 1.0, 0.999), ("real_target", 0.5, 1.0), ("d_acc_gate", 0.49, 0.5), ("seed", 2**32, 2**32 - 1),
+    ("seed", -1, 0), ("eval_n", 1, 2), ("keep_checkpoints", -1, 0), ("eval_every", -1, 0),
+    ("extra_layers", 9, 8), ("ema_decay", 1.0, 0.0), ("balance_cap", 0.99, 1.0), ("tone_match", -0.1, 0.0),
+    ("d_dropout", 1.0, 0.0), ("r1_every", 0, 1), ("condition", "class", "tone"), ("compile", "fast", "max-autotune"),
+]
+
+
+@pytest.mark.parametrize("field, refused, accepted", DOCUMENTED)
+def test_documented_limits_hold(field, refused, accepted):
+    assert getattr(TrainConfig(**{field: accepted}), field) == accepted
+    with pytest.raises(ConfigError, match=f"^{field}"):
+        TrainConfig(**{field: refused})
+
 
 # Anything at all: out of range, nan, inf, arbitrary text, or what a JSON file or a
 # notebook might hand over instead of the right type.
@@ -128,7 +150,8 @@ NEAR_MISSES = ["", " ", "BCE", "cuda:", "cuda:x", "cuda:01", "cpu:0", "mps", "au
 ANY_VALUES = {
     **{name: ints | wrong_types for name in INT_RULES},
     **{name: floats | wrong_types for name in FLOAT_RULES},
-    **{name: st.text(max_size=12) | st.sampled_from(NEAR_MISSES) | wrong_types for name in CHOICE_RULES},
+    **{name: st.text(max_size=12) | st.sampled_from(NEAR_MISSES) | wrong_types for name in TEXT_RULES},
+    **{name: st.booleans() | ints | wrong_types for name in BOOL_RULES},
 }
 
 
@@ -199,7 +222,7 @@ def training_must_not_start(monkeypatch):
     ("--lr-d", "nan", "lr_d"),
     ("--lr-g", "inf", "lr_g"),
     ("--beta1", "1", "beta1"),
-    ("--label-smoothing", "0.5", "label_smoothing"),
+    ("--real-target", "0.5", "real_target"), ("--label-smoothing", "0.5", "real_target"),
     ("--seed", "-1", "seed"),
     ("--device", "cuda:x", "device"),
     ("--compile", "fast", "compile"),

@@ -8,7 +8,7 @@ from PIL import Image
 
 from facegan.cli import main
 from facegan.export import generator_from_checkpoint
-from facegan.sample import (faces_from_seeds, latent_walk, latents_for_seeds, slerp, walk_faces)
+from facegan.sample import faces_from_seeds, latent_walk, latents_for_seeds, slerp, walk_faces
 from facegan.train import train
 
 

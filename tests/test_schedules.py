@@ -1,9 +1,12 @@
+import pytest
+import torch
+
 from facegan.config import TrainConfig
 from facegan.schedules import AccuracyGate, DecayingRatio, FixedRatio, build_schedule
 
 
-def run(schedule, steps, d_acc=0.5):
-    return [schedule.plan(s, s / steps, d_acc) for s in range(steps)]
+def run(schedule, steps):
+    return [schedule.plan(s, s / steps) for s in range(steps)]
 
 
 def test_fixed_ratio_updates_g_once_per_k():
@@ -28,10 +31,35 @@ def test_decaying_ratio_state_round_trips():
     assert run(a, 10) == run(b, 10)
 
 
+def observe(schedule, d_acc, times):
+    for _ in range(times):
+        schedule.observe({"d_acc": torch.tensor(d_acc)})
+
+
 def test_accuracy_gate_pauses_a_winning_discriminator():
     gate = AccuracyGate(0.8)
-    assert gate.plan(0, 0.0, 0.95) == (False, True)
-    assert gate.plan(0, 0.0, 0.6) == (True, True)
+    assert gate.plan(0, 0.0) == (True, True)  # no evidence yet: a coin toss
+    observe(gate, 0.95, 30)
+    assert gate.plan(0, 0.0) == (False, True)
+    observe(gate, 0.6, 30)
+    assert gate.plan(0, 0.0) == (True, True)
+
+
+def test_accuracy_gate_follows_a_running_average_and_resumes_it():
+    gate = AccuracyGate(0.8)
+    observe(gate, 1.0, 1)
+    assert gate.d_acc == pytest.approx(0.55)  # one winning batch does not close the gate
+    restored = AccuracyGate(0.8)
+    restored.load_state_dict(gate.state_dict())
+    observe(gate, 0.99, 5)
+    observe(restored, 0.99, 5)
+    assert gate.d_acc == restored.d_acc and gate.plan(9, 0.5) == restored.plan(9, 0.5)
+
+
+def test_ratio_schedules_ignore_the_statistics():
+    for schedule in (FixedRatio(2), DecayingRatio(3)):
+        schedule.observe({})  # no d_acc, no device sync: nothing to read
+    assert run(FixedRatio(2), 4) == [(True, False), (True, True)] * 2
 
 
 def test_build_schedule_from_config():

@@ -10,6 +10,7 @@ from facegan import losses
 from facegan.checkpoint import CheckpointError, load_checkpoint
 from facegan.config import TrainConfig
 from facegan.models import build_models
+from facegan.resume import CHECKPOINT_KEYS
 from facegan.sample import load_train_samples
 from facegan.train import TrainingError, check_resumable, make_optimizers, train, train_step
 
@@ -72,21 +73,22 @@ def test_a_g_penalty_steers_g_alone_and_is_logged_apart(nets):
 
 
 def test_a_conditional_step_shows_both_nets_the_real_batch_labels():
-    from facegan.train import make_d_penalty
+    from facegan.step import make_d_penalty
     torch.manual_seed(0)
     cfg = TrainConfig(image_size=32, conv_dim=8, z_size=16, condition="tone", r1_gamma=1.0, r1_every=1)
     D, G = build_models(cfg)
     d_opt, g_opt = make_optimizers(cfg, D, G)
     seen = []
     for net in (D, G):
-        def spy(x, labels=None, forward=net.forward, name=type(net).__name__[0]):
+        # defaults bind this net's forward and name now, not the loop variable's last value
+        def spy(x, labels=None, forward=net.forward, name=type(net).__name__[0]):  # noqa: B008
             seen.append((name, labels))
             return forward(x, labels)
         net.forward = spy
     labels = torch.tensor([0, 1, 2, 3, 4, 5, 5, 0])
     embed_before = D.embed.weight.detach().clone()
     stats = train_step(torch.rand(8, 3, 32, 32) * 2 - 1, D, G, d_opt, g_opt, torch.randn(8, 16),
-                       loss="hinge", d_penalty=make_d_penalty(cfg, lambda: 0), labels=labels)
+                       loss="hinge", d_penalty=make_d_penalty(cfg), labels=labels, step=0)
     # G's fakes, D on real and fake, R1 on real, D on G's fakes for G's step: every call labelled.
     assert [name for name, _ in seen] == ["G", "D", "D", "D", "D"]
     assert all(torch.equal(y, labels) for _, y in seen)
@@ -120,6 +122,7 @@ def test_run_folder_describes_itself(tiny_cfg):
     ckpt = load_checkpoint(run / "checkpoints/latest.pt")
     assert ckpt["epoch"] == 2 and ckpt["images_seen"] == summary["images_seen"]
     assert set(ckpt) >= {"G", "D", "G_ema", "opt_d", "opt_g", "rng", "config", "fixed_z"}
+    assert sorted(ckpt) == sorted(CHECKPOINT_KEYS)  # every key is documented in resume.py, and only those
 
 
 def final_state(cfg):
@@ -154,8 +157,9 @@ QUALITY_PIECES = {"ema_decay": 0.9, "augment": "color,translation,cutout", "inst
 
 
 @pytest.mark.parametrize("extra", [{}, {"d_dropout": 0.3, "schedule": "decay", "d_steps": 3}, QUALITY_PIECES,
-                                   {"loss": "wgan", "d_norm": "none", "lr_d": 1e-4}],
-                         ids=["plain", "dropout-decay", "quality-pieces", "wgan-gp"])
+                                   {"loss": "wgan", "d_norm": "none", "lr_d": 1e-4},
+                                   {"schedule": "gated", "d_acc_gate": 0.6}],
+                         ids=["plain", "dropout-decay", "quality-pieces", "wgan-gp", "gated"])
 def test_resume_continues_exactly(tiny_cfg, tmp_path, extra):
     straight = tiny_cfg(out=str(tmp_path / "straight"), epochs=3, **extra)
     train(straight, progress=False)
@@ -253,14 +257,14 @@ def test_sigterm_mid_epoch_checkpoints_and_resume_is_exact(tiny_cfg, tmp_path, m
     import os
     import signal
 
-    import facegan.train as train_module
+    import facegan.step as step_module
     from facegan.train import RunInterrupted
 
     straight = tiny_cfg(out=str(tmp_path / "straight"), epochs=2)
     train(straight, progress=False)
 
     calls = {"n": 0}
-    real_step = train_module.train_step
+    real_step = step_module.train_step
 
     def step_then_signal(*args, **kwargs):
         calls["n"] += 1
@@ -269,10 +273,10 @@ def test_sigterm_mid_epoch_checkpoints_and_resume_is_exact(tiny_cfg, tmp_path, m
         return real_step(*args, **kwargs)
 
     cut = tiny_cfg(out=str(tmp_path / "cut"), epochs=2)
-    monkeypatch.setattr(train_module, "train_step", step_then_signal)
+    monkeypatch.setattr(step_module, "train_step", step_then_signal)
     with pytest.raises(RunInterrupted, match="SIGTERM.*batch 3.*--resume"):
         train(cut, progress=False)
-    monkeypatch.setattr(train_module, "train_step", real_step)
+    monkeypatch.setattr(step_module, "train_step", real_step)
     ckpt = load_checkpoint(cut.run_dir / "checkpoints/latest.pt")
     assert (ckpt["epoch"], ckpt["batch"], ckpt["step"]) == (0, 3, 3)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
@@ -351,10 +355,10 @@ def test_linear_lr_decay_reaches_the_expected_rate(tiny_cfg):
 
 
 def test_collapse_warnings_are_said_and_logged(tiny_cfg, monkeypatch):
-    import facegan.train as train_module
+    import facegan.recorder as recorder_module
     from facegan.monitor import CollapseMonitor
 
-    monkeypatch.setattr(train_module, "CollapseMonitor", lambda: CollapseMonitor(window=1, acc_threshold=0.0))
+    monkeypatch.setattr(recorder_module, "CollapseMonitor", lambda: CollapseMonitor(window=1, acc_threshold=0.0))
     said = []
     cfg = tiny_cfg()
     train(cfg, progress=False, log=said.append)

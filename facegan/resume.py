@@ -1,0 +1,139 @@
+"""Resuming a run exactly: where the loop stands, and the checkpoint that records it.
+
+A checkpoint is one dict, written atomically by `checkpoint.save_checkpoint` and built
+only by `RunState.snapshot`. Its keys (CHECKPOINT_KEYS):
+
+    format          "facegan-checkpoint-v1" (added by save_checkpoint)
+    config          the run's TrainConfig as a dict
+    epoch           epochs completed
+    batch           batches done of the next epoch: 0 at an epoch's end, more after Ctrl-C
+    step            training steps taken (each a D and/or a G update)
+    images_seen     real images D has seen, over all ranks
+    fixed_z         (n_fixed, z_size) latents of the sample grids, on the CPU
+    z_generator     state of rank 0's generator of training latents
+    rng             torch's (CPU and CUDA) and Python's global generator states
+    G, D            the networks' state_dicts, without DDP or torch.compile prefixes
+    opt_d, opt_g    the two Adam states
+    G_ema           the EMA generator's state_dict, or None without EMA
+    schedule        the D/G schedule's state, or None for a schedule that has none
+    augmenter       the augmenter's generator state
+    monitor         the collapse monitor's state
+
+The weights come from the checkpoint; the samples of the finished epochs come from
+`train_samples.pkl` beside it (cut to the checkpoint's epoch).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .checkpoint import CheckpointError, rng_state, set_rng_state, unwrap
+from .config import TrainConfig, resumable_fields, upgrade_keys
+from .sample import load_train_samples, sample_z
+from .seeds import stream_seed
+
+POSITION_KEYS = ("epoch", "batch", "step", "images_seen", "fixed_z", "z_generator", "rng")
+PART_KEYS = ("G", "D", "opt_d", "opt_g", "G_ema", "schedule", "augmenter", "monitor")
+CHECKPOINT_KEYS = ("format", "config", *POSITION_KEYS, *PART_KEYS)
+
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints" / "latest.pt"
+
+
+@dataclass
+class RunState:
+    """Where the loop stands: counters, the latent streams, and the samples so far."""
+    fixed_z: torch.Tensor
+    z_gen: torch.Generator
+    epoch: int = 0        # epochs completed
+    batch: int = 0        # batches done of the current epoch
+    step: int = 0
+    images_seen: int = 0
+    samples: list = field(default_factory=list)  # one uint8 grid batch per finished epoch (rank 0)
+    reseeded: bool = False  # resumed with a fresh latent stream: correct, but not bit for bit
+
+    @classmethod
+    def fresh(cls, cfg: TrainConfig, device: torch.device, rank: int = 0) -> "RunState":
+        z_gen = torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, "latents", rank))
+        # A CPU generator: the same fixed latents on any device, and on every rank.
+        fixed = torch.Generator().manual_seed(stream_seed(cfg.seed, "fixed_latents"))
+        return cls(sample_z(cfg.n_fixed, cfg.z_size, fixed).to(device), z_gen)
+
+    @property
+    def epoch_of_last_step(self) -> int:
+        """The 1-based epoch the latest step belonged to (metrics rows name it)."""
+        return self.epoch + 1 if self.batch else self.epoch
+
+    def next_latents(self, n: int, z_size: int) -> torch.Tensor:
+        return sample_z(n, z_size, self.z_gen, self.fixed_z.device)
+
+    def advance(self, images: int) -> None:
+        """One step done on a batch of `images` (counted over all ranks)."""
+        self.step += 1
+        self.batch += 1
+        self.images_seen += images
+
+    def end_epoch(self) -> None:
+        self.epoch += 1
+        self.batch = 0
+
+    def snapshot(self, cfg: TrainConfig, parts: dict) -> dict:
+        """The checkpoint dict (keys in the module docstring); `parts` maps PART_KEYS to
+        the run's modules, optimizers and helpers (None for one that is off)."""
+        return {"config": cfg.to_dict(), "epoch": self.epoch, "batch": self.batch, "step": self.step,
+                "images_seen": self.images_seen, "fixed_z": self.fixed_z.cpu(),
+                "z_generator": self.z_gen.get_state(), "rng": rng_state(),
+                **{key: _state_of(parts[key]) for key in PART_KEYS}}
+
+    def restore(self, ckpt: dict, cfg: TrainConfig, parts: dict, rank: int = 0) -> None:
+        """Load a checkpoint into `parts` (unwrapped) and this state. Where the latent
+        stream cannot be restored (another rank, or another device type) it is reseeded."""
+        check_resumable(ckpt["config"], cfg)
+        for key in PART_KEYS:
+            if ckpt.get(key) is not None and parts[key] is not None and hasattr(parts[key], "load_state_dict"):
+                parts[key].load_state_dict(ckpt[key])
+        set_rng_state(ckpt["rng"])
+        self.epoch, self.batch = ckpt["epoch"], ckpt.get("batch", 0)
+        self.step, self.images_seen = ckpt["step"], ckpt["images_seen"]
+        self.fixed_z = ckpt["fixed_z"].to(self.fixed_z.device)
+        samples = cfg.run_dir / "train_samples.pkl"
+        self.samples = load_train_samples(samples)[:self.epoch] if samples.exists() else []
+        self.reseeded = not _restore_latent_stream(self.z_gen, ckpt["z_generator"], rank)
+        if self.reseeded:
+            self.z_gen.manual_seed(stream_seed(cfg.seed, "latents", rank, step=self.step))
+
+
+def _state_of(part):
+    if part is None:
+        return None
+    if isinstance(part, nn.Module):
+        return unwrap(part).state_dict()
+    return part.state_dict() if hasattr(part, "state_dict") else None
+
+
+def _restore_latent_stream(z_gen: torch.Generator, state: torch.Tensor, rank: int) -> bool:
+    """Only rank 0's stream is saved, and a CPU state does not fit a CUDA generator."""
+    if rank > 0:
+        return False
+    try:
+        z_gen.set_state(state)
+        return True
+    except RuntimeError:
+        return False
+
+
+def check_resumable(saved: dict, cfg: TrainConfig) -> None:
+    """Refuse a checkpoint whose config differs from cfg in a field a resume may not change."""
+    saved, current = upgrade_keys(saved), cfg.to_dict()
+    # A key newer than the checkpoint held its default then: a feature that did not exist was off.
+    defaults = TrainConfig().to_dict()
+    allowed = resumable_fields()
+    changed = sorted(k for k in current if k not in allowed and saved.get(k, defaults[k]) != current[k])
+    if changed:
+        diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
+        raise CheckpointError(f"cannot resume: the checkpoint was trained with a different config "
+                              f"({diffs}); drop those options or start a new run with another --out")
