@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-SIZES = (32, 64, 128)
+from facegan.config import IMAGE_SIZES as SIZES  # the sizes the library supports
 
 
 def _passed(what: str) -> None:
