@@ -59,8 +59,13 @@ CROP_SIDE = 108
 # Pause between automatic resume attempts, so a flapping server gets a breather.
 RETRY_DELAY_S = 1.0
 # Small members (empty files, short text) compress absurdly well without being
-# bombs, so the ratio test only bites once a member is big enough to hurt.
+# bombs, so the ratio tests (per member, and for the whole archive) only bite
+# once a member, or the archive's total, is big enough to hurt.
 RATIO_CHECK_MIN_BYTES = 1 << 20
+# Top-level names facegan uses inside a target for its own bookkeeping; an
+# archive may not bring its own (it could forge the marker, or have its folders
+# swept away as leftovers by the next extraction).
+_RESERVED_NAME = re.compile(r"\.extracted-ok|\.extracting-.*|\.replaced-.*", re.DOTALL)
 
 _ALTERNATIVES = (
     "pass zip_path=... (CLI: --zip) to use a local copy of the zip, "
@@ -103,6 +108,9 @@ def _disk_errors(where, full_fix="free some space or choose another location, th
             raise _data_error(
                 f"cannot write {where} ({exc.strerror}); choose a writable location"
             ) from None
+        if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+            raise _data_error(f"cannot write {where}: a part of that path is a file, not a folder; "
+                              "choose another location") from None
         raise
 
 
@@ -184,6 +192,9 @@ def _unsafe_member_reason(info: zipfile.ZipInfo):
         return "climbs out of the target with '..'"
     if stat.S_ISLNK(info.external_attr >> 16):
         return "is a symbolic link"
+    parts = _name_parts(name)
+    if parts and _RESERVED_NAME.fullmatch(parts[0]):
+        return "uses a name facegan reserves for its own bookkeeping"
     return None
 
 
@@ -200,6 +211,20 @@ def _check_member_paths(members, zip_path) -> None:
 def _check_member_sizes(members, zip_path, max_total_bytes, max_ratio) -> None:
     # Header sizes can be trusted as an upper bound: zipfile never yields more
     # than a member's declared file_size, so checking them bounds what we write.
+    # The whole-archive ratio comes first: many members each just under the
+    # per-member threshold (or members sharing one compressed stream) pass the
+    # per-member test, but not this one, which weighs the total against the
+    # bytes really on disk.  Real data (JPEGs) expands about 1x.
+    total = sum(info.file_size for info in members)
+    archive_bytes = Path(zip_path).stat().st_size
+    overall = total / max(archive_bytes, 1)
+    if total > RATIO_CHECK_MIN_BYTES and overall > max_ratio:
+        raise _data_error(
+            f"refusing to extract {zip_path}: its {len(members)} members expand to {total} "
+            f"bytes from a {archive_bytes}-byte archive, {overall:.0f}x (limit {max_ratio}x, "
+            "zip bomb?); get the zip from a trusted source, or raise max_ratio only if you "
+            "trust this archive"
+        )
     for info in members:
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > RATIO_CHECK_MIN_BYTES and ratio > max_ratio:
@@ -208,7 +233,6 @@ def _check_member_sizes(members, zip_path, max_total_bytes, max_ratio) -> None:
                 f"{ratio:.0f}x (limit {max_ratio}x, zip bomb?); raise max_ratio "
                 "only if you trust this archive"
             )
-    total = sum(info.file_size for info in members)
     if total > max_total_bytes:
         raise _data_error(
             f"refusing to extract {zip_path}: it expands to {total} bytes, over the "
@@ -239,14 +263,34 @@ def _extract_members(archive, members, zip_path, staging: Path) -> None:
             _extract_file(archive, info, destination, zip_path)
 
 
-def _swap_into_place(staging: Path, target: Path) -> list:
+def _top_level_names(members) -> list:
+    """The entries an archive creates directly in the target, sorted."""
+    return sorted({parts[0] for info in members if (parts := _name_parts(info.filename))})
+
+
+def _clashing_entries(names, target: Path, owned) -> list:
+    return [name for name in names
+            if ((target / name).exists() or (target / name).is_symlink()) and name not in owned]
+
+
+def _clash_error(zip_path, target: Path, clashes) -> DataError:
+    shown = ", ".join(str(target / name) for name in clashes[:5])
+    more = f" and {len(clashes) - 5} more" if len(clashes) > 5 else ""
+    return _data_error(
+        f"refusing to extract {zip_path}: it would replace {shown}{more}, which this helper "
+        "did not create; move them out of the way, or choose another data_dir "
+        "(CLI: --data-dir)"
+    )
+
+
+def _swap_into_place(staging: Path, target: Path, entries) -> None:
     """Move each top-level entry of staging over its namesake in target.
 
     Replacing target wholesale would wipe unrelated files that live there
     (the downloaded zip, for one), so entries move one at a time; each move is
-    an atomic rename, so no entry is ever seen half-extracted.
+    an atomic rename, so no entry is ever seen half-extracted.  The caller has
+    made sure every namesake replaced here is one facegan made.
     """
-    entries = sorted(entry.name for entry in staging.iterdir())
     trash = Path(tempfile.mkdtemp(prefix=".replaced-", dir=target))
     try:
         for name in entries:
@@ -256,7 +300,6 @@ def _swap_into_place(staging: Path, target: Path) -> list:
             os.replace(staging / name, final)
     finally:
         shutil.rmtree(trash, ignore_errors=True)
-    return entries
 
 
 def _remove_leftovers(target: Path) -> None:
@@ -277,6 +320,15 @@ def _read_marker(target: Path):
         return None
 
 
+def _marker_entries(marker) -> set:
+    """The top-level entries a marker says facegan put in the target."""
+    entries = marker.get("entries") if isinstance(marker, dict) else None
+    if not isinstance(entries, list):
+        return set()
+    return {name for name in entries if isinstance(name, str) and name and "/" not in name
+            and "\\" not in name and name not in (".", "..")}
+
+
 def _already_extracted(target: Path, fingerprint: dict) -> bool:
     marker = _read_marker(target)
     if not isinstance(marker, dict):
@@ -286,16 +338,23 @@ def _already_extracted(target: Path, fingerprint: dict) -> bool:
     return same_zip and all((target / name).exists() for name in entries)
 
 
-def _extract_atomically(archive, members, zip_path, target: Path, fingerprint) -> None:
+def _extract_atomically(archive, members, zip_path, target: Path, fingerprint, owned) -> None:
     target.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(target)
     # Staging lives inside target so the final renames stay on one filesystem.
     staging = Path(tempfile.mkdtemp(prefix=".extracting-", dir=target))
     try:
         _extract_members(archive, members, zip_path, staging)
-        # Drop the old marker first: it must never vouch for a half-swapped tree.
-        (target / MARKER_NAME).unlink(missing_ok=True)
-        entries = _swap_into_place(staging, target)
+        entries = sorted(entry.name for entry in staging.iterdir())
+        # Checked before extracting too; again now, as the target may have changed since.
+        if clashes := _clashing_entries(entries, target, owned):
+            raise _clash_error(zip_path, target, clashes)
+        # Before the swap the marker loses its fingerprint, so it never vouches
+        # for a half-swapped tree, but keeps listing every entry facegan owns
+        # (old and new), so a rerun after a crash here may still replace them.
+        atomic_write_text(target / MARKER_NAME, json.dumps(
+            {"entries": sorted(owned.union(entries)), "complete": False}))
+        _swap_into_place(staging, target, entries)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     atomic_write_text(target / MARKER_NAME, json.dumps({**fingerprint, "entries": entries}))
@@ -305,12 +364,17 @@ def safe_extract(zip_path, target_dir, max_total_bytes=4 * 2**30, max_ratio=200)
     """Extract `zip_path` into `target_dir`, refusing hostile archives.
 
     Every member is checked before anything is written: absolute paths, drive
-    letters, '..' components, symlinks, a total over `max_total_bytes` and any
-    member expanding more than `max_ratio` times are refused.  Files land in a
+    letters, '..' components, symlinks, names facegan reserves, a total over
+    `max_total_bytes`, and an archive or any member expanding more than
+    `max_ratio` times (once over RATIO_CHECK_MIN_BYTES) are refused.  Nothing
+    already in `target_dir` is removed or overwritten unless an earlier
+    extraction put it there: a top-level entry of the archive that already
+    exists and is not listed in the marker is refused.  Files land in a
     staging folder first and are renamed into place, and a marker recording the
-    zip's size and sha256 is written last, so a repeat call with the same zip
-    does nothing and an interrupted one never looks complete.  CRCs are checked
-    while extracting, so a corrupt zip is refused too.
+    zip's size and sha256 and the top-level entries it created is written
+    last, so a repeat call with the same zip does nothing and an interrupted
+    one never looks complete.  CRCs are checked while extracting, so a corrupt
+    zip is refused too.
     """
     zip_path, target = Path(zip_path), Path(target_dir)
     _require_file(zip_path, "check the path to the zip")
@@ -321,8 +385,11 @@ def safe_extract(zip_path, target_dir, max_total_bytes=4 * 2**30, max_ratio=200)
         members = archive.infolist()
         _check_member_paths(members, zip_path)
         _check_member_sizes(members, zip_path, max_total_bytes, max_ratio)
+        owned = _marker_entries(_read_marker(target))
+        if clashes := _clashing_entries(_top_level_names(members), target, owned):
+            raise _clash_error(zip_path, target, clashes)
         with _disk_errors(target):
-            _extract_atomically(archive, members, zip_path, target, fingerprint)
+            _extract_atomically(archive, members, zip_path, target, fingerprint, owned)
     return target
 
 
@@ -426,8 +493,9 @@ def _fetch_with_retries(url, part: Path, chunk_size, timeout, progress, retries)
             if attempt == retries:
                 total = cut.total if cut.total is not None else "an unknown number of"
                 raise _data_error(
-                    f"download of {url} interrupted at {cut.received} of {total} bytes "
-                    f"({cut.reason}); run again to resume (partial file kept at {part})"
+                    f"download interrupted at {cut.received} of {total} bytes of {url} "
+                    f"({cut.reason}, {retries} automatic resume(s) tried); the partial "
+                    f"file {part} is kept: run the same command again to resume from it"
                 ) from None
             time.sleep(RETRY_DELAY_S)
 
@@ -543,6 +611,9 @@ def download_extract(data_dir="data", url=COURSE_URL, zip_path=None, sha256=None
     manual unzip); it is trusted rather than overwritten, with a note saying so.
     """
     data_dir = Path(data_dir)
+    blocker = next((p for p in (data_dir, *data_dir.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise _data_error(f"{blocker} is a file, not a folder; pass a folder as data_dir (CLI: --data-dir)")
     image_dir = data_dir / folder
     if _has_images(image_dir):
         if _read_marker(data_dir) is None:

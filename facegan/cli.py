@@ -13,6 +13,8 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
+from . import argtypes
+from .argtypes import FACES, MAX_FACES, PORT, SEED, SEED_MAX, TRUNCATION, UPSCALE, number, seed_list, whole
 from .config import GROUPS, PRESETS, RENAMED_KEYS, TONE_CATEGORIES, TrainConfig, preset, upgrade_keys
 from .errors import ConfigError
 
@@ -54,6 +56,11 @@ def explicit_overrides(args: argparse.Namespace) -> dict:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     overrides = explicit_overrides(args)
+    if args.resume and args.preset:
+        raise ConfigError(f"--resume continues the run with its own config.json, so --preset {args.preset} "
+                          f"would be ignored; drop --preset (options a resume may change still apply)")
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume continues the run in the folder and --overwrite replaces it; choose one")
     if args.resume:
         # The run folder's own config is the base; only what the user typed changes it,
         # and train() refuses changes a checkpoint cannot absorb.
@@ -61,7 +68,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         saved = run_dir / "config.json"
         if not saved.is_file():
             raise ConfigError(f"--resume: {saved} not found; pass --out with the folder of the run to continue")
-        base = json.loads(saved.read_text())
+        try:
+            base = json.loads(saved.read_text())
+            if not isinstance(base, dict):
+                raise ConfigError(f"it holds a JSON {type(base).__name__}, not an object of config fields")
+            TrainConfig.from_dict({**upgrade_keys(base), "out": str(run_dir)})  # the file alone must be valid
+        except (OSError, UnicodeDecodeError, ValueError) as e:  # ValueError: bad JSON, ConfigError
+            raise ConfigError(f"--resume: {saved} is not a usable run config ({e}); restore it (the run's "
+                              f"checkpoints/latest.pt holds its config) or start a new run with another --out") from None
         return TrainConfig.from_dict({**upgrade_keys(base), **overrides, "out": str(run_dir)})
     if args.preset:
         return preset(args.preset, **overrides)
@@ -72,13 +86,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
     cfg = config_from_args(args)
-    summary = train(cfg, resume=args.resume, progress=not args.quiet)
+    cfg = beside_earlier_runs(cfg, args)
+    summary = train(cfg, resume=args.resume, progress=not args.quiet, overwrite=args.overwrite)
     print(f"done: {summary['steps']} steps, {summary['images_seen']} images in {summary['seconds']} s")
     print(f"samples:   {summary['grid']}")
     print(f"loss plot: {summary['losses']}")
     print(f"run folder: {summary['run_dir']} (resume with: python -m facegan train --out "
           f"{summary['run_dir']} --resume --epochs N)")
     return 0
+
+
+def beside_earlier_runs(cfg: TrainConfig, args: argparse.Namespace) -> TrainConfig:
+    """Without --out, a new run never lands on an earlier one: runs/demo holding a run, this
+    one goes to runs/demo-2 (and says so). An explicit --out holding a run is refused by train()."""
+    from .runfolder import next_free_run_dir
+
+    if args.resume or args.overwrite or cfg.out:
+        return cfg
+    free = next_free_run_dir(cfg.run_dir)
+    if free == cfg.run_dir:
+        return cfg
+    print(f"{cfg.run_dir} holds an earlier run (continue it with: python -m facegan train --out {cfg.run_dir} "
+          f"--resume); this run goes to {free}")
+    return TrainConfig.from_dict({**cfg.to_dict(), "out": str(free)})
 
 
 def cmd_view(args: argparse.Namespace) -> int:
@@ -137,16 +167,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError(f"--seeds {text!r}: give integers separated by commas, e.g. --seeds 1,2,3") from None
-    if any(seed < 0 for seed in seeds):
-        raise ConfigError(f"--seeds {text!r}: seeds are non-negative integers")
-    return seeds
-
-
 def tone_class(G, tone: str | None) -> int | None:
     """--tone as G's class index (None for all); refused for a generator trained without tones."""
     if tone is None:
@@ -157,44 +177,67 @@ def tone_class(G, tone: str | None) -> int | None:
     return None if tone == "all" else TONE_CATEGORIES.index(tone)
 
 
+# Image names that are not PNG: `sample --out g.jpg` once made a folder called g.jpg/.
+OTHER_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def sample_layout(out: Path) -> str:
+    """"grid" for --out NAME.png, "folder" for one PNG per face; anything ambiguous refused."""
+    if out.suffix.lower() == ".png" and not out.is_dir():
+        return "grid"
+    if out.suffix.lower() in OTHER_IMAGE_SUFFIXES:
+        raise ConfigError(f"--out {out}: grids are written as PNG; use {out.with_suffix('.png')}, or a "
+                          f"folder name for one PNG per face")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give NAME.png for a grid, or a folder for one PNG per face")
+    return "folder"
+
+
+def seed_range(seed: int, n: int) -> list[int]:
+    if seed + n - 1 > SEED_MAX:
+        raise ConfigError(f"--seed {seed} --n {n}: the last seed would pass {SEED_MAX} (2**63 - 1); "
+                          f"choose a smaller --seed")
+    return list(range(seed, seed + n))
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from .export import load_generator
     from .sample import faces_from_seeds, image_grid, save_png
 
-    if args.n < 1 or args.seed < 0:
-        raise ConfigError(f"--n {args.n} --seed {args.seed}: need n >= 1 and a non-negative seed")
+    seeds, out = seed_range(args.seed, args.n), Path(args.out)
+    layout = sample_layout(out)  # refused before the generator loads, not after the work
+    # Grids are for looking at; one PNG per face feeds FID tools and the like, at G's own size.
+    upscale = args.upscale or (2 if layout == "grid" else 1)
     G = load_generator(args.checkpoint)
-    seeds = list(range(args.seed, args.seed + args.n))
-    out = Path(args.out)
     label = tone_class(G, args.tone)  # refuses --tone for a generator trained without tones
     if args.tone == "all":
-        return sample_every_tone(G, seeds, args, out)
+        return sample_every_tone(G, seeds, args, out, layout, upscale)
     faces = faces_from_seeds(G, seeds, args.truncation, label)
-    if out.suffix.lower() == ".png":
-        save_png(out, image_grid(faces, nrow=args.nrow), upscale=args.upscale)
-        print(f"wrote a grid of {args.n} faces (seeds {seeds[0]}..{seeds[-1]}, row by row) to {out}")
+    if layout == "grid":
+        save_png(out, image_grid(faces, nrow=args.nrow), upscale=upscale)
+        print(f"wrote a grid of {args.n} faces (seeds {seeds[0]}..{seeds[-1]}, row by row, {upscale}x) to {out}")
     else:
         for seed, face in zip(seeds, faces):
-            save_png(out / f"seed{seed:06d}.png", face, upscale=args.upscale)
-        print(f"wrote {args.n} faces to {out}/seed{seeds[0]:06d}.png .. seed{seeds[-1]:06d}.png")
+            save_png(out / f"seed{seed:06d}.png", face, upscale=upscale)
+        print(f"wrote {args.n} faces ({face.shape[0]} px) to {out}/seed{seeds[0]:06d}.png .. seed{seeds[-1]:06d}.png")
     return 0
 
 
-def sample_every_tone(G, seeds: list[int], args: argparse.Namespace, out: Path) -> int:
+def sample_every_tone(G, seeds: list[int], args: argparse.Namespace, out: Path, layout: str, upscale: int) -> int:
     """--tone all: each seed in every tone category, a grid row per tone (lightest first)."""
     import numpy as np
 
     from .sample import faces_from_seeds, image_grid, save_png
 
     rows = [faces_from_seeds(G, seeds, args.truncation, k) for k in range(G.n_classes)]
-    if out.suffix.lower() == ".png":
-        save_png(out, image_grid(np.concatenate(rows), nrow=len(seeds)), upscale=args.upscale)
+    if layout == "grid":
+        save_png(out, image_grid(np.concatenate(rows), nrow=len(seeds)), upscale=upscale)
         print(f"wrote {out}: a row per tone ({', '.join(TONE_CATEGORIES)}), a column per seed "
               f"({seeds[0]}..{seeds[-1]})")
         return 0
     for tone, faces in zip(TONE_CATEGORIES, rows):
         for seed, face in zip(seeds, faces):
-            save_png(out / f"seed{seed:06d}-{tone.replace(' ', '-')}.png", face, upscale=args.upscale)
+            save_png(out / f"seed{seed:06d}-{tone.replace(' ', '-')}.png", face, upscale=upscale)
     print(f"wrote {len(seeds) * len(rows)} faces to {out}/seedNNNNNN-TONE.png")
     return 0
 
@@ -204,7 +247,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from .sample import image_grid, save_gif, save_png, walk_faces
 
     G = load_generator(args.checkpoint)
-    seeds = parse_seeds(args.seeds)
+    seeds = args.seeds
     out = Path(args.out)
     out = out.with_suffix("") if out.suffix.lower() in (".png", ".gif") else out
     grid_path, gif_path = out.parent / (out.name + ".png"), out.parent / (out.name + ".gif")
@@ -243,6 +286,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from .audit import run_audit, summary_line
     from .tone import CATEGORIES
 
+    seed_range(args.seed, args.n)
     result = run_audit(args.data_dir, args.checkpoint, args.n, args.out, args.cache_dir, seed=args.seed)
     sets = [name for name in ("real", "generated") if name in result]
     print(f"{'ITA category':<14}" + "".join(f"{name:>11}" for name in sets))
@@ -278,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=sorted(PRESETS), help="a named config to start from")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out (or runs/<name>) from checkpoints/latest.pt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (without it, such a folder is refused)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_config_args(p)
     p.set_defaults(func=cmd_train)
@@ -286,29 +332,31 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=DefaultsFormatter)
     p.add_argument("--checkpoint", required=True, help="a .pt checkpoint (EMA weights when present) or a "
                                                        ".safetensors export")
-    p.add_argument("--n", type=int, default=64, help="how many faces")
-    p.add_argument("--seed", type=int, default=0, help="face i is seed+i, the same face every time")
-    p.add_argument("--truncation", type=float, default=None,
+    p.add_argument("--n", type=FACES, default=64, help="how many faces")
+    p.add_argument("--seed", type=SEED, default=0, help="face i is seed+i, the same face every time")
+    p.add_argument("--truncation", type=TRUNCATION, default=None,
                    help="redraw latent coordinates beyond this (e.g. 1.5): less variety, fewer failures")
     p.add_argument("--tone", choices=(*TONE_CATEGORIES, "all"), default=None, type=lambda s: s.replace("-", " "),
                    help="only for a generator trained with --condition tone: every face in this skin-tone "
                         "category (each seed keeps the rest of its face), or all: a grid row per category; "
                         "default: the six categories in equal shares, drawn from each seed")
     p.add_argument("--out", required=True, help="grid.png for a grid, or a folder for one PNG per face")
-    p.add_argument("--nrow", type=int, default=8, help="faces per grid row")
-    p.add_argument("--upscale", type=int, default=2, help="nearest-neighbour enlargement of the PNGs")
+    p.add_argument("--nrow", type=whole(1, MAX_FACES), default=8, help="faces per grid row")
+    p.add_argument("--upscale", type=UPSCALE, default=None,
+                   help="nearest-neighbour enlargement, for viewing (default: 2 for a grid; one PNG per face "
+                        "stays at the generator's own resolution, as FID tools and other uses want)")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("interpolate", help="a latent walk between seeds: a grid PNG and a looping GIF",
                        formatter_class=DefaultsFormatter)
     p.add_argument("--checkpoint", required=True, help="a .pt checkpoint or a .safetensors export")
-    p.add_argument("--seeds", required=True, help="faces to walk through, e.g. 1,2,3 (the faces "
+    p.add_argument("--seeds", required=True, type=seed_list, help="faces to walk through, e.g. 1,2,3 (the faces "
                                                   "`sample --seed 1` puts first)")
-    p.add_argument("--steps", type=int, default=30, help="frames from one face to the next, both included")
-    p.add_argument("--truncation", type=float, default=None)
+    p.add_argument("--steps", type=whole(2, 1000), default=30, help="frames from one face to the next, both included")
+    p.add_argument("--truncation", type=TRUNCATION, default=None)
     p.add_argument("--out", required=True, help="walk writes walk.png and walk.gif")
-    p.add_argument("--frame-seconds", type=float, default=0.08, help="GIF frame duration")
-    p.add_argument("--upscale", type=int, default=2)
+    p.add_argument("--frame-seconds", type=number(0.01, 60, "seconds"), default=0.08, help="GIF frame duration")
+    p.add_argument("--upscale", type=UPSCALE, default=2, help="nearest-neighbour enlargement of the grid and GIF")
     p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser("report", help="(re)write RUN_DIR/report.html, one self-contained page for a run")
@@ -319,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=DefaultsFormatter)
     p.add_argument("--checkpoint", required=True, help="a .pt checkpoint or a .safetensors export")
     p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 shares it on your network (no authentication)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=PORT, default=8000, help="0 picks any free port")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     p.set_defaults(func=cmd_serve)
 
@@ -327,15 +375,15 @@ def build_parser() -> argparse.ArgumentParser:
                                      "distance", formatter_class=DefaultsFormatter)
     p.add_argument("--data-dir", help="a folder of real faces")
     p.add_argument("--checkpoint", help="a .pt checkpoint or .safetensors export whose faces to audit")
-    p.add_argument("--n", type=int, default=2000, help="generated faces (seeds seed..seed+n-1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=FACES, default=2000, help="generated faces (seeds seed..seed+n-1)")
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", default="audit.json", help="JSON results; the bar chart is written beside it (.png)")
     p.add_argument("--cache-dir", default="data/cache")
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("view", help="plot a run's train_samples.pkl as the course's view_samples does")
     p.add_argument("run_dir")
-    p.add_argument("--epoch", type=int, default=-1, help="which epoch's samples (-1: the last)")
+    p.add_argument("--epoch", type=whole(-100_000, 100_000), default=-1, help="which epoch's samples (-1: the last)")
     p.add_argument("--out", help="PNG to write (default: RUN_DIR/view_samples.png)")
     p.set_defaults(func=cmd_view)
 
@@ -343,10 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=DefaultsFormatter)
     p.add_argument("--checkpoint", required=True, help="a .pt snapshot, e.g. runs/demo/checkpoints/latest.pt")
     p.add_argument("--data-dir", required=True, help="folder of real images (recursive jpg/png)")
-    p.add_argument("--n", type=int, default=10000, help="real and generated images compared")
+    p.add_argument("--n", type=whole(2, 1_000_000), default=10000, help="real and generated images compared")
     p.add_argument("--out", help="write the scores as JSON here")
-    p.add_argument("--seed", type=int, default=0, help="picks the real subset and the latent vectors")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=whole(0, 2**32 - 2), default=0, help="picks the real subset and the latent vectors")
+    p.add_argument("--device", type=argtypes.device, default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--cache-dir", default="data/cache", help="decoded images and real features are cached here")
     p.set_defaults(func=cmd_evaluate)
 
@@ -358,16 +406,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="write procedural synthetic faces to a folder of PNGs")
     p.add_argument("out_dir")
-    p.add_argument("--n", type=int, default=1000)
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=FACES, default=1000)
+    p.add_argument("--size", type=whole(8, 1024), default=64, help="side in pixels")
+    p.add_argument("--seed", type=whole(0, 2**32 - 1), default=0)
     p.set_defaults(func=cmd_synth)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
-    from .errors import DataError
+    from .errors import DataError, OutputError
     from .metrics import MetricsError
     from .train import RunInterrupted, TrainingError
 
@@ -377,6 +425,10 @@ def main(argv: list[str] | None = None) -> int:
     except RunInterrupted as e:
         print(f"facegan: {e}", file=sys.stderr)
         return 128 + e.signum  # the shell's convention for "ended by signal N"
+    except OutputError as e:
+        after = " (then continue the run with --resume)" if args.command == "train" else ""
+        print(f"facegan: error: {e}{after}", file=sys.stderr)
+        return 1
     except (ConfigError, DataError, CheckpointError, TrainingError, MetricsError, FileNotFoundError,
             ValueError) as e:
         print(f"facegan: error: {e}", file=sys.stderr)

@@ -103,7 +103,7 @@ def _augment_policy(value: str) -> bool:
     return all(p.strip() in AUGMENTS for p in value.split(",") if p.strip())
 
 
-def _device_name(value: str) -> bool:
+def is_device_name(value: str) -> bool:
     # torch.device raises RuntimeError (which the CLI would not report as one line) for
     # anything else, such as "cuda:" or "cuda:x".
     return value == "auto" or re.fullmatch(r"(cpu|cuda|mps)(:(0|[1-9][0-9]*))?", value) is not None
@@ -190,7 +190,7 @@ class TrainConfig:
     seed: int = opt(0, "seeds weights, data order, z and the synthetic faces", RUN,
                     Range(0, 2**32, high_open=True))
     device: str = opt("auto", "auto picks CUDA when available", RUN,
-                      Matches(_device_name, "use auto, cpu, cuda or cuda:N"), resumable=True)
+                      Matches(is_device_name, "use auto, cpu, cuda or cuda:N"), resumable=True)
     name: str = opt("run", "run name, used for the default folder runs/<name>", RUN, resumable=True)
     out: str = opt("", "run folder; empty means runs/<name>", RUN, resumable=True)
     n_fixed: int = opt(16, "fixed latent batch drawn into train_samples.pkl each epoch", RUN, POSITIVE)

@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
 from . import celeba
-from .atomic import atomic_open
+from .atomic import atomic_open, make_folder
 from .celeba import CELEBA_SUBDIR
 from .config import IMAGE_EXTENSIONS
 from .errors import DataError
@@ -36,6 +36,9 @@ def scale(x: torch.Tensor, feature_range=(-1, 1)) -> torch.Tensor:
 
 def find_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder} is a file, not a folder; pass --data-dir pointing at the folder that "
+                        f"holds the .jpg/.png faces")
     if not folder.is_dir():
         raise DataError(f"image folder {folder} does not exist; pass --data-dir pointing at a "
                         f"folder of .jpg/.png faces (or use --data synthetic)")
@@ -166,28 +169,56 @@ def cached_image_array(folder: str | Path, image_size: int, cache_dir: str | Pat
 
     The first call decodes every image and writes `<cache_dir>/<name>-<size>px-<fp>.npy`
     atomically; later calls with unchanged files just map it. A stale cache for the
-    same folder is removed when the folder changes.
+    same folder is removed when the folder changes, and an unreadable one (truncated,
+    overwritten, not the array it should be) is said so through `log`, deleted and rebuilt.
     """
     folder = Path(folder).resolve()
     files = find_images(folder)
     stem = f"{folder.name}-{hashlib.sha1(str(folder).encode()).hexdigest()[:8]}-{image_size}px"
     cache_dir = Path(cache_dir)
     path = cache_dir / f"{stem}-{folder_fingerprint(files, folder, image_size)}.npy"
-    if not path.exists():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        decoded = np.empty((len(files), image_size, image_size, 3), np.uint8)
-        kept = _decode_all(files, image_size, decoded, progress)
-        if kept == 0:
-            raise DataError(f"none of the {len(files)} images in {folder} could be decoded; "
-                            f"check that they are valid JPEG/PNG files")
-        if kept < len(files):
-            log(f"skipped {len(files) - kept} unreadable image(s) of {len(files)} in {folder}")
-        with atomic_open(path) as f:
-            np.save(f, decoded[:kept])
-        for stale in cache_dir.glob(f"{stem}-*.npy"):
-            if stale != path:
-                stale.unlink(missing_ok=True)
-    return np.load(path, mmap_mode="r")
+    if path.exists():
+        cached = _read_cache(path, image_size, len(files))
+        if cached is not None:
+            return cached
+        log(f"cache {path} was unreadable; rebuilt it from the images in {folder}")
+        path.unlink(missing_ok=True)
+    _write_cache(files, folder, image_size, cache_dir, stem, path, progress, log)
+    cached = _read_cache(path, image_size, len(files))
+    if cached is None:
+        raise DataError(f"cache {path} could not be read back after writing it; check the disk "
+                        f"holding --cache-dir {cache_dir} (or pass another --cache-dir)")
+    return cached
+
+
+def _read_cache(path: Path, image_size: int, n_files: int) -> np.ndarray | None:
+    """The cached array, or None when the file is not the (N, S, S, 3) uint8 array it should be."""
+    try:
+        arr = np.load(path, mmap_mode="r")
+    except (ValueError, OSError, EOFError):  # truncated ("mmap length is greater..."), garbage, empty
+        return None
+    if (not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.ndim != 4
+            or arr.shape[1:] != (image_size, image_size, 3) or not 0 < arr.shape[0] <= n_files):
+        return None
+    return arr
+
+
+def _write_cache(files: list[Path], folder: Path, image_size: int, cache_dir: Path, stem: str,
+                 path: Path, progress: bool, log) -> None:
+    """Decode every image into the cache at path (atomically) and remove the folder's stale caches."""
+    make_folder(cache_dir)
+    decoded = np.empty((len(files), image_size, image_size, 3), np.uint8)
+    kept = _decode_all(files, image_size, decoded, progress)
+    if kept == 0:
+        raise DataError(f"none of the {len(files)} images in {folder} could be decoded; "
+                        f"check that they are valid JPEG/PNG files")
+    if kept < len(files):
+        log(f"skipped {len(files) - kept} unreadable image(s) of {len(files)} in {folder}")
+    with atomic_open(path) as f:
+        np.save(f, decoded[:kept])
+    for stale in cache_dir.glob(f"{stem}-*.npy"):
+        if stale != path:
+            stale.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- training batches

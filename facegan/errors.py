@@ -12,3 +12,17 @@ class ConfigError(ValueError):
 
 class DataError(ValueError):
     """A dataset problem the user can fix; the message names it and the fix."""
+
+
+class RunFolderError(ValueError):
+    """A file of a run folder that cannot be used (a corrupt metrics line, a run already
+    there, another process training into it); the message names the file and the fix."""
+
+
+class OutputError(OSError):
+    """An output that cannot be written (full disk, read-only place, a file where a folder
+    should be). Whatever was there before is intact: writes are atomic. Its errno and
+    strerror are the cause's; str() is the one-line message."""
+
+    def __str__(self) -> str:
+        return self.args[0]

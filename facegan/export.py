@@ -13,13 +13,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
 
 from .atomic import atomic_write_bytes, atomic_write_text
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, load_weights
 from .config import TrainConfig
+from .errors import ConfigError
 from .models import Generator, build_generator
 
 FORMAT = "facegan-generator-v1"
@@ -27,23 +29,66 @@ FORMAT = "facegan-generator-v1"
 
 def generator_from_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
     """G from a training checkpoint (its EMA weights when present), in eval mode, and its config."""
-    ckpt = load_checkpoint(path)
-    cfg = TrainConfig.from_dict(ckpt["config"])
+    ckpt = load_checkpoint(path, require=("config", "G"))
+    cfg = config_from(ckpt["config"], path)
     G = build_generator(cfg)
-    G.load_state_dict(ckpt["G_ema"] or ckpt["G"])
+    ema = ckpt.get("G_ema")
+    load_weights(G, ckpt["G"] if ema is None else ema, path, "generator weights")
     return G.to(device).eval(), cfg
 
 
+def config_from(saved, path: str | Path) -> TrainConfig:
+    """The TrainConfig a checkpoint or export carries, or a one-line CheckpointError naming the file."""
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path}: its config is a {type(saved).__name__}, not an object of config "
+                              f"fields; use a file written by facegan train or facegan export")
+    try:
+        return TrainConfig.from_dict(saved)
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"{path}: its config is not usable ({e}); use a file written by facegan train "
+                              f"or facegan export") from None
+
+
+def export_paths(out: str | Path, checkpoint: str | Path | None = None) -> tuple[Path, Path, Path]:
+    """The three files an export writes: NAME.safetensors, NAME.json and NAME.pt2; refuses an
+    out that is not NAME.safetensors, or names that would overwrite the checkpoint."""
+    out = Path(out)
+    usage = f"--out {out}: name the export NAME.safetensors (NAME.json and NAME.pt2 are written beside it)"
+    if out.name in ("", ".", ".."):
+        raise ConfigError(usage)
+    paths = out, out.with_suffix(".json"), out.with_suffix(".pt2")
+    for path in paths if checkpoint is not None else ():
+        if _same_file(path, Path(checkpoint)):
+            raise ConfigError(f"--out {out} would overwrite the checkpoint {checkpoint} with {path.name}; "
+                              f"choose an --out NAME.safetensors in another name or folder")
+    if out.suffix != ".safetensors":
+        hint = "" if out.name.startswith(".") and not out.suffix else f", e.g. --out {out.with_suffix('.safetensors')}"
+        raise ConfigError(usage + hint)
+    return paths
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def export_generator(checkpoint: str | Path, out: str | Path) -> Path:
+    """Write NAME.safetensors, NAME.json and NAME.pt2 (see the module docstring); refuses, before
+    writing anything, an --out that is not NAME.safetensors or would overwrite the checkpoint."""
     from safetensors.torch import save
 
+    paths = export_paths(out, checkpoint)
     G, cfg = generator_from_checkpoint(checkpoint)
     config = json.dumps(cfg.to_dict())
     tensors = {k: v.contiguous() for k, v in G.state_dict().items()}
-    out = Path(out)
+    out, config_path, program_path = paths
     atomic_write_bytes(out, save(tensors, metadata={"format": FORMAT, "facegan_config": config}))
-    atomic_write_text(out.with_suffix(".json"), json.dumps(cfg.to_dict(), indent=2) + "\n")
-    export_program(G, out.with_suffix(".pt2"))
+    atomic_write_text(config_path, json.dumps(cfg.to_dict(), indent=2) + "\n")
+    export_program(G, program_path)
     return out
 
 
@@ -71,9 +116,17 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Gener
         raise CheckpointError(f"{path} is not a readable safetensors file ({e}); export it again "
                               f"with `python -m facegan export`") from None
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a facegan generator export (format {FORMAT} expected)")
-    G = build_generator(TrainConfig.from_dict(json.loads(meta["facegan_config"])))
-    G.load_state_dict(tensors)
+        raise CheckpointError(f"{path} is not a facegan generator export (format {FORMAT} expected); "
+                              f"export it with `python -m facegan export`")
+    fix = "export it again with `python -m facegan export`"
+    if "facegan_config" not in meta:
+        raise CheckpointError(f"{path} has no facegan_config in its metadata; {fix}")
+    try:
+        saved = json.loads(meta["facegan_config"])
+    except ValueError:
+        raise CheckpointError(f"{path}: its facegan_config metadata is not valid JSON; {fix}") from None
+    G = build_generator(config_from(saved, path))
+    load_weights(G, tensors, path, "generator weights", fix)
     return G.to(device).eval()
 
 

@@ -6,7 +6,6 @@ save them headless while a notebook still shows them inline.
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +36,6 @@ def view_samples(epoch: int, samples: list[np.ndarray], nrows: int = 2, ncols: i
     shown = epoch if epoch >= 0 else len(samples) + epoch
     fig.suptitle(f"fixed-z samples after epoch {shown + 1}")
     return fig
-
-
-def read_metrics(path: Path | str) -> list[dict]:
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def plot_losses(rows: list[dict]) -> Figure:

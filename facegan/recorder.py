@@ -7,7 +7,6 @@ alike, and it decides here which work is collective and which only rank 0 does.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -24,7 +23,7 @@ from .config import TrainConfig
 from .distributed import Dist
 from .monitor import CollapseMonitor
 from .resume import RunState, latest_checkpoint
-from .runlog import RunLog
+from .runlog import RunLog, read_metrics, truncate_metrics
 from .sample import generate, image_grid, save_png, save_train_samples
 
 
@@ -117,7 +116,7 @@ class Recorder:
             self._say_resumed(state)
         if self.dist.is_main:
             if resumed:
-                _truncate_metrics(self.run_dir / "metrics.jsonl", state.step)
+                truncate_metrics(self.run_dir / "metrics.jsonl", state.step)
             else:
                 (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
                 save_png(self.run_dir / "samples" / "reals.png", image_grid(np.asarray(self.images[:64])), upscale=2)
@@ -217,7 +216,7 @@ class Recorder:
         self.dist.barrier()
 
     def _write_samples(self, state: RunState) -> None:
-        from .plots import plot_losses, read_metrics, save_figure
+        from .plots import plot_losses, save_figure
 
         grid = image_grid(state.samples[-1], nrow=8)
         save_train_samples(self.run_dir / "train_samples.pkl", state.samples)
@@ -270,12 +269,3 @@ def _keep_epoch_snapshot(latest: Path, epoch: int, keep: int) -> None:
         shutil.copyfile(latest, target)
     for old in sorted(latest.parent.glob("epoch_*.pt"))[:-keep]:
         old.unlink(missing_ok=True)
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop rows logged after the checkpoint, so a resumed run's log has no duplicates."""
-    if path.exists():
-        from .atomic import atomic_write_text
-        rows = [line for line in path.read_text().splitlines() if line.strip()
-                and json.loads(line)["step"] <= step]
-        atomic_write_text(path, "".join(r + "\n" for r in rows))

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write_text
-from .plots import figure_png, plot_losses, plot_scores, read_metrics
+from .plots import figure_png, plot_losses, plot_scores
+from .runlog import read_metrics
 from .sample import image_grid, load_train_samples, png_bytes
 
 MAX_EPOCH_GRIDS = 24  # a long run shows this many epochs, evenly spaced, the last always among them

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import CheckpointError, rng_state, set_rng_state, unwrap
+from .checkpoint import CheckpointError, check_keys, load_weights, rng_state, set_rng_state, unwrap
 from .config import TrainConfig, resumable_fields, upgrade_keys
 from .sample import load_train_samples, sample_z
 from .seeds import stream_seed
@@ -38,6 +38,10 @@ from .seeds import stream_seed
 POSITION_KEYS = ("epoch", "batch", "step", "images_seen", "fixed_z", "z_generator", "rng")
 PART_KEYS = ("G", "D", "opt_d", "opt_g", "G_ema", "schedule", "augmenter", "monitor")
 CHECKPOINT_KEYS = ("format", "config", *POSITION_KEYS, *PART_KEYS)
+# Older checkpoints lack these (or hold None): a resume starts them fresh.
+OPTIONAL_KEYS = ("batch", "G_ema", "schedule", "augmenter", "monitor")
+RESUME_KEYS = tuple(k for k in CHECKPOINT_KEYS if k not in OPTIONAL_KEYS)
+COUNTER_KEYS = ("epoch", "batch", "step", "images_seen")
 
 
 def latest_checkpoint(run_dir: Path) -> Path:
@@ -89,15 +93,26 @@ class RunState:
                 "z_generator": self.z_gen.get_state(), "rng": rng_state(),
                 **{key: _state_of(parts[key]) for key in PART_KEYS}}
 
-    def restore(self, ckpt: dict, cfg: TrainConfig, parts: dict, rank: int = 0) -> None:
+    def restore(self, ckpt: dict, cfg: TrainConfig, parts: dict, rank: int = 0,
+                source: Path | str | None = None) -> None:
         """Load a checkpoint into `parts` (unwrapped) and this state. Where the latent
-        stream cannot be restored (another rank, or another device type) it is reseeded."""
+        stream cannot be restored (another rank, or another device type) it is reseeded.
+        A checkpoint that does not fit (keys missing, weights of other shapes) raises a
+        one-line CheckpointError naming `source` (default: the run's latest.pt) before
+        anything is written."""
+        source = Path(source) if source is not None else latest_checkpoint(cfg.run_dir)
+        check_keys(ckpt, RESUME_KEYS, source, "to resume")
         check_resumable(ckpt["config"], cfg)
+        check_position(ckpt, cfg, source)
+        fix = "resume from another snapshot in the run's checkpoints/ folder, or start a new run with another --out"
         for key in PART_KEYS:
             if ckpt.get(key) is not None and parts[key] is not None and hasattr(parts[key], "load_state_dict"):
-                parts[key].load_state_dict(ckpt[key])
-        set_rng_state(ckpt["rng"])
-        self.epoch, self.batch = ckpt["epoch"], ckpt.get("batch", 0)
+                load_weights(parts[key], ckpt[key], source, f"{key} state", fix)
+        try:
+            set_rng_state(ckpt["rng"])
+        except (TypeError, ValueError, KeyError, RuntimeError, AttributeError):
+            raise CheckpointError(f"{source}: its rng state is not one facegan saves; {fix}") from None
+        self.epoch, self.batch = ckpt["epoch"], ckpt.get("batch") or 0
         self.step, self.images_seen = ckpt["step"], ckpt["images_seen"]
         self.fixed_z = ckpt["fixed_z"].to(self.fixed_z.device)
         samples = cfg.run_dir / "train_samples.pkl"
@@ -124,6 +139,26 @@ def _restore_latent_stream(z_gen: torch.Generator, state: torch.Tensor, rank: in
         return True
     except RuntimeError:
         return False
+
+
+def check_position(ckpt: dict, cfg: TrainConfig, source: Path) -> None:
+    """Refuse counters and latents a crafted checkpoint could get wrong."""
+    for key in COUNTER_KEYS:
+        value = ckpt.get(key, 0)
+        if value is None and key == "batch":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            shown = value if isinstance(value, int) else f"a {type(value).__name__}"
+            raise CheckpointError(f"{source}: its {key} is {shown}, not a count; resume from another "
+                                  f"snapshot in the run's checkpoints/ folder")
+    fixed_z = ckpt["fixed_z"]
+    if not isinstance(fixed_z, torch.Tensor) or tuple(fixed_z.shape) != (cfg.n_fixed, cfg.z_size):
+        shape = tuple(fixed_z.shape) if isinstance(fixed_z, torch.Tensor) else type(fixed_z).__name__
+        raise CheckpointError(f"{source}: its fixed_z is {shape}, not ({cfg.n_fixed}, {cfg.z_size}) as its "
+                              f"config says; resume from another snapshot in the run's checkpoints/ folder")
+    if not isinstance(ckpt["z_generator"], torch.Tensor):
+        raise CheckpointError(f"{source}: its z_generator is not a generator state; resume from another "
+                              f"snapshot in the run's checkpoints/ folder")
 
 
 def check_resumable(saved: dict, cfg: TrainConfig) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
+from .atomic import atomic_write_text, output_error
+from .errors import ConfigError, RunFolderError
 
 # Row keys that are positions, not measurements: they become TensorBoard's x axis or nothing.
 _NOT_SCALARS = {"step", "epoch", "images", "time", "eval_n"}
@@ -22,8 +23,13 @@ class RunLog:
         self.writer = _summary_writer(Path(run_dir) / "tensorboard") if tensorboard else None
 
     def append(self, row: dict) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        # One write of a whole line: a kill or a full disk can tear only the last line,
+        # which read_metrics leaves out and a resume cuts off.
+        try:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+        except OSError as e:
+            raise output_error(self.path, e) from None
         if self.writer is not None:
             self._scalars(row)
 
@@ -45,6 +51,37 @@ class RunLog:
         if "warning" in row:
             self.writer.add_text("warnings", row["warning"], row["step"])
         self.writer.flush()
+
+
+def read_metrics(path: Path | str) -> list[dict]:
+    """The rows of a metrics.jsonl. A torn last line (the run was killed, or the disk filled,
+    mid-append) is left out; a bad line anywhere else is an error naming the file and line."""
+    path = Path(path)
+    text = path.read_text()
+    lines = text.split("\n")
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if isinstance(row, dict):
+            rows.append(row)
+        elif number == len(lines):  # the last line, with no newline after it: torn mid-write
+            break
+        else:
+            raise RunFolderError(f"{path}, line {number}, is not a metrics row; delete that line (or the "
+                                 f"file, losing the loss history) and run again")
+    return rows
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """Keep only whole rows up to `step`: a resumed run's log has no duplicates and no torn line."""
+    if path.exists():
+        rows = [row for row in read_metrics(path) if row["step"] <= step]
+        atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
 def _summary_writer(log_dir: Path):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .atomic import atomic_open
+from .atomic import atomic_open, make_folder
 
 FACE_ATTRIBUTES = (
     "skin_tone",   # float in [0, 1]: 0 = lightest, 1 = darkest on the skin ramp
@@ -620,7 +620,7 @@ def make_faces(n: int, size: int = 64, seed: int = 0,
 def write_face_folder(out_dir: str | Path, n: int, size: int = 64, seed: int = 0) -> Path:
     """Write n faces as 000000.png... plus attributes.csv, each file replaced atomically."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     images, attributes = make_faces(n, size, seed)
     _remove_stale_images(out_dir, n)
     for index, image in enumerate(images):

@@ -25,6 +25,7 @@ from .distributed import Dist
 from .errors import ConfigError
 from .recorder import Recorder, RunInterrupted, StopOnSignal, TrainingError, weights_fingerprint
 from .resume import RunState, check_resumable, latest_checkpoint
+from .runfolder import RunFolder
 from .seeds import stream_seed
 from .step import GAN, make_optimizers, make_step, train_step
 
@@ -34,19 +35,22 @@ __all__ = ["train", "train_step", "make_optimizers", "check_resumable", "weights
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=print,
-          should_stop=None) -> dict:
+          should_stop=None, overwrite: bool = False) -> dict:
     """Train a DCGAN as `cfg` says, writing the run folder; returns a summary dict.
 
     With resume=True the run continues from `<run_dir>/checkpoints/latest.pt`, exactly
     where it stopped: same weights, optimizer moments, data order and RNG streams.
+    A folder that already holds a run is refused unless resume=True or overwrite=True
+    (which replaces that run), and is locked against a second writer while training.
     `should_stop(epochs_done)` is asked after each epoch's checkpoint; True ends the run
     early (as an interruption would), to be continued with resume=True. Under torchrun
     the same call trains data-parallel (see distributed.py); only rank 0 writes.
     """
     dist = Dist.from_env()
     try:
-        return _train(cfg, dist, resume, progress and dist.is_main, log if dist.is_main else _quiet,
-                      should_stop)
+        with RunFolder(cfg.run_dir, resume=resume, overwrite=overwrite, main=dist.is_main):
+            return _train(cfg, dist, resume, progress and dist.is_main, log if dist.is_main else _quiet,
+                          should_stop)
     finally:
         dist.close()
 

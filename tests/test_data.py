@@ -92,6 +92,33 @@ def test_cache_skips_unreadable_images_and_says_so(tmp_path):
     assert said and "1 unreadable" in said[0]
 
 
+@pytest.mark.parametrize("spoil", [
+    lambda raw: raw[:len(raw) // 2],  # "mmap length is greater than file size"
+    lambda raw: b"\x00garbage" * 50,
+    lambda raw: b"",
+    lambda raw: np_bytes(np.zeros((2, 32, 32, 3), np.float32)),  # an array, but not this one
+], ids=["truncated", "garbage", "empty", "wrong-array"])
+def test_an_unreadable_cache_is_said_deleted_and_rebuilt(tmp_path, spoil):
+    folder, cache = write_images(tmp_path / "faces", 5), tmp_path / "cache"
+    original = np.array(cached_image_array(folder, 32, cache, progress=False))
+    [path] = list(cache.glob("*.npy"))
+    path.write_bytes(spoil(path.read_bytes()))
+    said = []
+    again = cached_image_array(folder, 32, cache, progress=False, log=said.append)
+    assert np.array_equal(again, original)
+    assert said == [f"cache {path} was unreadable; rebuilt it from the images in {folder.resolve()}"]
+    assert list(cache.glob("*.npy")) == [path]
+    said.clear()
+    assert np.array_equal(cached_image_array(folder, 32, cache, progress=False, log=said.append), original)
+    assert said == []  # the rebuilt cache is simply reused
+
+
+def np_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
 def test_cache_matches_direct_decoding(tmp_path):
     folder = write_images(tmp_path / "faces", 2, size=(64, 64))
     arr = cached_image_array(folder, 64, tmp_path / "cache", progress=False)

@@ -105,3 +105,42 @@ def test_files_written_before_the_label_smoothing_rename_still_load(tiny_cfg, tm
                                                    "facegan_config": json.dumps(aged(loaded.to_dict()))}))
     z = torch.randn(2, loaded.z_size)
     assert torch.equal(load_exported(old_export)(z), G(z))
+
+
+def refused(capsys, argv: list, names) -> str:
+    capsys.readouterr()
+    assert main([str(a) for a in argv]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("facegan: error: ") and str(names) in err, err
+    return err
+
+
+@pytest.mark.parametrize("name", ["g.json", "g.pt2", "g", "g.pt"])
+def test_export_needs_a_safetensors_out_and_writes_nothing_else(tiny_cfg, tmp_path, capsys, name):
+    # --out g.json wrote the weights to g.json, then overwrote them with the config.
+    train(tiny_cfg(), progress=False)
+    checkpoint = tiny_cfg().run_dir / "checkpoints/latest.pt"
+    out = tmp_path / "exports" / name
+    err = refused(capsys, ["export", "--checkpoint", checkpoint, "--out", out], out)
+    assert "NAME.safetensors" in err
+    assert not (tmp_path / "exports").exists()
+
+
+@pytest.mark.parametrize("clash", ["out-is-checkpoint", "out-is-the-pt", "json-is-checkpoint", "pt2-is-checkpoint",
+                                   "symlink"])
+def test_export_never_overwrites_its_checkpoint(tiny_cfg, tmp_path, capsys, clash):
+    train(tiny_cfg(), progress=False)
+    latest = tiny_cfg().run_dir / "checkpoints/latest.pt"
+    # --out ck.pt used to replace the training checkpoint with a safetensors file.
+    out = tmp_path / ("g.pt" if clash == "out-is-the-pt" else "g.safetensors")
+    checkpoint = {"out-is-checkpoint": out, "out-is-the-pt": out, "json-is-checkpoint": tmp_path / "g.json",
+                  "pt2-is-checkpoint": tmp_path / "g.pt2", "symlink": latest}[clash]
+    if clash == "symlink":
+        out.symlink_to(latest)
+    else:
+        checkpoint.write_bytes(latest.read_bytes())
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    err = refused(capsys, ["export", "--checkpoint", checkpoint, "--out", out], checkpoint)
+    assert "would overwrite the checkpoint" in err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    assert checkpoint.read_bytes() == latest.read_bytes()  # still the training checkpoint

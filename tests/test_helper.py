@@ -178,6 +178,26 @@ def test_resume_after_cut_sends_range_from_where_it_stopped(tmp_path, server):
     assert dest.read_bytes() == server.payload
 
 
+def test_exhausted_retries_say_part_is_kept_and_rerun_resumes(tmp_path, server):
+    # Issue 18: the message must tell the user the .part survives and how to resume it.
+    cut = len(server.payload) // 3
+    server.cut_after = cut
+    dest = tmp_path / "celeba.zip"
+    part = tmp_path / "celeba.zip.part"
+    with pytest.raises(DataError) as caught:
+        helper.download(server.url, dest, retries=0, progress=False)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"download interrupted at {cut} of {len(server.payload)} bytes" in message
+    assert f"{part} is kept" in message
+    assert "run the same command again to resume" in message
+    assert part.stat().st_size == cut
+
+    helper.download(server.url, dest, retries=0, progress=False)  # the same call again
+    assert server.requests[1]["Range"] == f"bytes={cut}-"
+    assert dest.read_bytes() == server.payload and not part.exists()
+
+
 def test_single_call_retries_through_one_cut(tmp_path, server):
     server.cut_after = 1000
     dest = celeba.download(server.url, tmp_path / "celeba.zip", progress=False)
@@ -398,6 +418,36 @@ def test_zip_bomb_is_refused_by_ratio(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_many_members_just_under_ratio_threshold_are_refused_as_a_whole(tmp_path):
+    # Issue 18: each member is exactly RATIO_CHECK_MIN_BYTES of zeros, so the
+    # per-member test never looks at it; 100 MiB from ~100 KB must still be refused.
+    size = celeba.RATIO_CHECK_MIN_BYTES
+    zeros = bytes(size)
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        for i in range(100):
+            archive.writestr(f"part{i:03d}.bin", zeros)
+    assert bomb.stat().st_size < 300_000
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(DataError, match="zip bomb") as caught:
+        celeba.safe_extract(bomb, target)
+    message = str(caught.value)
+    assert "\n" not in message and str(bomb) in message and "trusted source" in message
+    assert sorted(p.name for p in target.iterdir()) == ["notes.txt"]
+
+
+def test_incompressible_archive_over_ratio_threshold_is_extracted(tmp_path):
+    # The course zip's shape: many small JPEG-like members that barely compress.
+    rng = np.random.default_rng(0)
+    members = {f"{FOLDER}/{i}.jpg": rng.bytes(20_000) for i in range(80)}
+    archive = _build_zip(tmp_path / "course-like.zip", members)
+    assert sum(len(data) for data in members.values()) > celeba.RATIO_CHECK_MIN_BYTES
+    celeba.safe_extract(archive, tmp_path / "out")
+    assert _image_count(tmp_path / "out" / FOLDER) == 80
+
+
 def test_archive_over_size_cap_is_refused(tmp_path, course_zip):
     with pytest.raises(DataError, match="cap"):
         celeba.safe_extract(course_zip, tmp_path / "out", max_total_bytes=1000)
@@ -416,6 +466,91 @@ def test_safe_extract_is_idempotent_and_keeps_neighbours(tmp_path, course_zip, m
     monkeypatch.setattr(celeba, "_extract_members",
                         lambda *a, **k: pytest.fail("extraction re-ran"))
     celeba.safe_extract(course_zip, target)
+
+
+def _course_zip_with(path: Path, extra: dict) -> Path:
+    members = {f"{FOLDER}/{i}.jpg": _noise_jpeg(i) for i in range(N_IMAGES)}
+    return _build_zip(path, {**members, **extra})
+
+
+def test_extraction_refuses_to_replace_folders_it_did_not_create(tmp_path):
+    # Issue 18: a zip with keep/readme.txt used to delete data/keep wholesale.
+    archive = _course_zip_with(tmp_path / "course.zip", {"keep/readme.txt": b"zip's"})
+    data_dir = tmp_path / "data"
+    (data_dir / "keep").mkdir(parents=True)
+    (data_dir / "keep" / "important.txt").write_text("precious")
+    with pytest.raises(helper.DataError) as caught:
+        helper.download_extract(data_dir=data_dir, zip_path=archive, progress=False)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert str(data_dir / "keep") in message and "--data-dir" in message
+    assert (data_dir / "keep" / "important.txt").read_text() == "precious"
+    assert sorted(p.name for p in data_dir.iterdir()) == ["keep"]  # nothing written
+    assert sorted(p.name for p in (data_dir / "keep").iterdir()) == ["important.txt"]
+
+
+def test_cli_refuses_to_replace_folders_it_did_not_create(tmp_path, capsys):
+    archive = _course_zip_with(tmp_path / "course.zip", {"keep/readme.txt": b"zip's"})
+    data_dir = tmp_path / "data"
+    (data_dir / "keep").mkdir(parents=True)
+    (data_dir / "keep" / "important.txt").write_text("precious")
+    assert helper.main(["download", "--zip", str(archive), "--data-dir", str(data_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: refusing to extract") and err.count("\n") == 1
+    assert (data_dir / "keep" / "important.txt").read_text() == "precious"
+
+    result = _cli("download", "--zip", str(archive), "--data-dir", "data", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert (data_dir / "keep" / "important.txt").read_text() == "precious"
+    assert not (data_dir / FOLDER).exists()
+
+
+def test_reextracting_a_changed_zip_replaces_only_its_own_entries(tmp_path):
+    target = tmp_path / "data"
+    first = _course_zip_with(tmp_path / "v1.zip", {"cache/a.txt": b"v1"})
+    celeba.safe_extract(first, target)
+    (target / "mine").mkdir()
+    (target / "mine" / "notes.txt").write_text("mine")
+    # A changed course zip may replace what the first extraction made...
+    second = _course_zip_with(tmp_path / "v2.zip", {"cache/b.txt": b"v2"})
+    celeba.safe_extract(second, target)
+    assert sorted(p.name for p in (target / "cache").iterdir()) == ["b.txt"]
+    assert _image_count(target / FOLDER) == N_IMAGES
+    # ...but never what the user put there.
+    third = _course_zip_with(tmp_path / "v3.zip", {"mine/readme.txt": b"v3"})
+    with pytest.raises(DataError, match="mine"):
+        celeba.safe_extract(third, target)
+    assert sorted(p.name for p in (target / "mine").iterdir()) == ["notes.txt"]
+
+
+def test_rerun_after_crash_mid_swap_may_replace_its_own_entries(tmp_path, course_zip,
+                                                                 monkeypatch):
+    target = tmp_path / "data"
+    archive = _course_zip_with(tmp_path / "two.zip", {"zz/readme.txt": b"second entry"})
+    real_replace = celeba.os.replace
+
+    def crash_before_second_entry(src, dst):
+        if Path(dst) == target / "zz":
+            raise KeyboardInterrupt  # the process dies between the two entries' renames
+        real_replace(src, dst)
+
+    monkeypatch.setattr(celeba.os, "replace", crash_before_second_entry)
+    with pytest.raises(KeyboardInterrupt):
+        celeba.safe_extract(archive, target)
+    monkeypatch.setattr(celeba.os, "replace", real_replace)
+    assert (target / "processed_celeba_small").exists() and not (target / "zz").exists()
+    celeba.safe_extract(archive, target)  # its own half-finished output is not a clash
+    assert (target / "zz" / "readme.txt").read_bytes() == b"second entry"
+    assert _image_count(target / FOLDER) == N_IMAGES
+
+
+@pytest.mark.parametrize("name", [".extracted-ok", ".extracting-abc/x.txt", ".replaced-1/x"])
+def test_members_with_reserved_names_are_refused(tmp_path, name):
+    archive = _build_zip(tmp_path / "forged.zip", {name: b'{"entries": ["keep"]}'})
+    with pytest.raises(DataError, match="reserves"):
+        celeba.safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_disk_full_during_extraction_is_one_line_and_leaves_no_staging(

@@ -160,8 +160,9 @@ def test_walk_rejects_one_seed_and_bad_seed_lists(checkpoint, tmp_path, capsys):
     G, _ = generator_from_checkpoint(checkpoint)
     with pytest.raises(ValueError, match="at least two seeds"):
         walk_faces(G, [1], 5)
-    assert main(["interpolate", "--checkpoint", str(checkpoint), "--seeds", "1,x", "--out",
-                 str(tmp_path / "w")]) == 1
+    with pytest.raises(SystemExit) as refused:  # refused while parsing, before the checkpoint loads
+        main(["interpolate", "--checkpoint", str(checkpoint), "--seeds", "1,x", "--out", str(tmp_path / "w")])
+    assert refused.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--seeds" in err and "1,2,3" in err
 
