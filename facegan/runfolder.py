@@ -56,11 +56,15 @@ class RunFolder:
             raise RunFolderError(f"{self.run_dir} is a file, not a folder; give --out a folder for the run")
         make_folder(self.run_dir)
         self._lock()
-        if holds_run(self.run_dir) and not self.resume:
-            if not self.overwrite:
-                raise RunFolderError(f"{self.run_dir} already holds a run; continue it with --resume, "
-                                     f"choose another --out, or pass --overwrite to replace it")
-            self._clear()
+        try:
+            if holds_run(self.run_dir) and not self.resume:
+                if not self.overwrite:
+                    raise RunFolderError(f"{self.run_dir} already holds a run; continue it with --resume, "
+                                         f"choose another --out, or pass --overwrite to replace it")
+                self._clear()
+        except BaseException:
+            self.__exit__()  # a refused claim releases the lock: __exit__ is not called for it
+            raise
         return self
 
     def __exit__(self, *exc) -> bool:
