@@ -295,12 +295,24 @@ def tone_categories(images: np.ndarray) -> np.ndarray:
     cache = getattr(images, "filename", None)
     path = Path(cache).with_suffix(".tone-categories.npy") if cache else None
     if path is not None and path.exists():
-        return np.load(path)
+        cached = _read_tone_cache(path, len(images))
+        if cached is not None:
+            return cached
     categories = categorize(image_ita(images)).astype(np.int8)
     if path is not None:
         with atomic_open(path) as f:
             np.save(f, categories)
     return categories
+
+
+def _read_tone_cache(path: Path, n: int) -> np.ndarray | None:
+    """The cached categories, or None (to recompute them) when the file is unreadable or wrong."""
+    try:
+        cached = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    ok = isinstance(cached, np.ndarray) and cached.shape == (n,) and cached.dtype == np.int8
+    return cached if ok and cached.min(initial=0) >= 0 and cached.max(initial=0) < 6 else None
 
 
 def balance_weights(cfg, images: np.ndarray, log=print) -> np.ndarray | None:

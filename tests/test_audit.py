@@ -290,10 +290,18 @@ def test_tone_categories_are_cached_beside_the_image_cache(tmp_path, monkeypatch
     assert len(cached) == 1
     assert np.array_equal(np.load(cached[0]), T.categorize(T.image_ita(images)))
     # Later runs read the cache: the estimator is not run again.
-    monkeypatch.setattr(A, "image_ita", lambda *a, **k: pytest.fail("the tone estimate ran twice"))
+    estimate = T.image_ita
+    monkeypatch.setattr(T, "image_ita", lambda *a, **k: pytest.fail("the tone estimate ran twice"))
     assert np.array_equal(balance_weights(cfg, images, log=lambda *a: None), first)
     assert np.array_equal(condition_labels(cfg, images), np.load(cached[0]))
     assert condition_labels(replace(cfg, condition="none"), images) is None
+    # A damaged cache is estimated again and rewritten, not trusted or fatal.
+    good = cached[0].read_bytes()
+    monkeypatch.setattr(T, "image_ita", estimate)
+    for damage in (good[: len(good) // 2], b"garbage", good.replace(b"|i1", b"<f8")):
+        cached[0].write_bytes(damage)
+        assert np.array_equal(balance_weights(cfg, images, log=lambda *a: None), first)
+        assert cached[0].read_bytes() == good
 
 
 def test_sunglasses_over_the_skin_box_are_flagged_and_dark_skin_is_not():

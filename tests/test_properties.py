@@ -370,3 +370,98 @@ def test_cache_skips_damaged_files_and_fails_only_when_nothing_decodes(junk, wit
         decoded = 1 + with_good_image - len(said)
         assert images.shape == (decoded, 32, 32, 3)
         assert said in ([], [f"skipped 1 unreadable image(s) of {1 + with_good_image} in {folder.resolve()}"])
+
+
+# ---------------------------------------------------------------- every other subcommand's options
+
+def whole_in(low, high):
+    def allowed(text):
+        try:
+            return low <= int(text) <= high
+        except ValueError:
+            return False
+    return allowed
+
+
+def number_in(low, high):
+    def allowed(text):
+        try:
+            value = float(text)
+        except ValueError:
+            return False
+        return math.isfinite(value) and low <= value <= high
+    return allowed
+
+
+def seed_list_ok(text):
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    return bool(parts) and all(whole_in(0, 2**63 - 1)(p) for p in parts)
+
+
+SEED_64 = whole_in(0, 2**63 - 1)
+SAMPLE = ["sample", "--checkpoint", "c.pt", "--out", "g.png"]
+WALK = ["interpolate", "--checkpoint", "c.pt", "--seeds", "1,2", "--out", "w"]
+EVALUATE = ["evaluate", "--checkpoint", "c.pt", "--data-dir", "d"]
+# (the command's required arguments, an option, the values it accepts), restated from --help.
+OPTION_RULES = {
+    "sample --n": (SAMPLE, "--n", whole_in(1, 100_000)),
+    "sample --seed": (SAMPLE, "--seed", SEED_64),
+    "sample --truncation": (SAMPLE, "--truncation", number_in(0.05, 1000)),
+    "sample --nrow": (SAMPLE, "--nrow", whole_in(1, 100_000)),
+    "sample --upscale": (SAMPLE, "--upscale", whole_in(1, 16)),
+    "interpolate --seeds": (["interpolate", "--checkpoint", "c.pt", "--out", "w"], "--seeds", seed_list_ok),
+    "interpolate --steps": (WALK, "--steps", whole_in(2, 1000)),
+    "interpolate --frame-seconds": (WALK, "--frame-seconds", number_in(0.01, 60)),
+    "interpolate --upscale": (WALK, "--upscale", whole_in(1, 16)),
+    "interpolate --truncation": (WALK, "--truncation", number_in(0.05, 1000)),
+    "serve --port": (["serve", "--checkpoint", "c.pt"], "--port", whole_in(0, 65535)),
+    "audit --n": (["audit"], "--n", whole_in(1, 100_000)),
+    "audit --seed": (["audit"], "--seed", SEED_64),
+    "view --epoch": (["view", "run"], "--epoch", whole_in(-100_000, 100_000)),
+    "evaluate --n": (EVALUATE, "--n", whole_in(2, 1_000_000)),
+    "evaluate --seed": (EVALUATE, "--seed", whole_in(0, 2**32 - 2)),
+    "evaluate --device": (EVALUATE, "--device", device_name),
+    "synth --n": (["synth", "out"], "--n", whole_in(1, 100_000)),
+    "synth --size": (["synth", "out"], "--size", whole_in(8, 1024)),
+    "synth --seed": (["synth", "out"], "--seed", whole_in(0, 2**32 - 1)),
+}
+option_values = (st.text(max_size=12) | st.integers(-2**70, 2**70).map(str)
+                 | st.floats(allow_nan=True, allow_infinity=True).map(str)
+                 | st.sampled_from(["0", "1", "2", "-1", "8", "16", "17", "65535", "65536", "nan", "inf", "1e400",
+                                    "0.05", "0.01", "60", str(2**63 - 1), str(2**63), "1,2,3", "1,,2", " 7 ",
+                                    "cuda:0", "cuda:x", "cpu", "auto", "1_000"]))
+
+
+def test_every_typed_option_of_every_command_is_in_the_table():
+    from facegan.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    typed = {f"{name} {action.option_strings[0]}" for name, parser in commands.items() if name != "train"
+             for action in parser._actions
+             if action.option_strings and action.type not in (None, str) and action.choices is None}
+    assert typed == set(OPTION_RULES)
+
+
+@pytest.mark.parametrize("rule", sorted(OPTION_RULES))
+@settings(FAST, max_examples=30)
+@given(value=option_values)
+def test_each_option_is_accepted_exactly_when_documented_else_refused_in_one_line(rule, value):
+    from contextlib import redirect_stderr
+
+    from facegan.cli import build_parser
+
+    required, option, allowed = OPTION_RULES[rule]
+    if value.startswith("-") and not whole_in(-10**100, 10**100)(value) and not number_in(-math.inf, math.inf)(value):
+        value = " " + value  # argparse would take it for another option, not this one's value
+    said = io.StringIO()
+    try:
+        with redirect_stderr(said):
+            build_parser().parse_args([*required, option, value])
+        accepted = True
+    except SystemExit as refused:
+        assert refused.code == 2
+        accepted = False
+    err = said.getvalue().strip()
+    assert accepted == bool(allowed(value)), (rule, value, err)
+    if not accepted:
+        assert err.startswith(f"facegan: error: argument {option}") and "\n" not in err, err
