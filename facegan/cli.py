@@ -88,7 +88,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     cfg = beside_earlier_runs(cfg, args)
     summary = train(cfg, resume=args.resume, progress=not args.quiet, overwrite=args.overwrite)
-    print(f"done: {summary['steps']} steps, {summary['images_seen']} images in {summary['seconds']} s")
+    spent = " (the time budget is spent)" if summary.get("budget_spent") else ""
+    print(f"done{spent}: {summary['steps']} steps, {summary['images_seen']} images in {summary['seconds']} s")
     print(f"samples:   {summary['grid']}")
     print(f"loss plot: {summary['losses']}")
     print(f"run folder: {summary['run_dir']} (resume with: python -m facegan train --out "

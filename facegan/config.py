@@ -24,7 +24,8 @@ __all__ = ["TrainConfig", "ConfigError", "preset", "PRESETS", "opt", "validate",
 IMAGE_SIZES = (32, 64, 128)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")  # what counts as an image in a data folder
 DATASETS = ("synthetic", "celeba", "folder")
-LOSSES = ("bce", "ls", "hinge", "wgan")
+LOSSES = ("bce", "ls", "hinge", "wgan", "rpgan")
+ARCHS = ("dcgan", "resnet")  # the DCGAN paper's nets, or R3GAN-style residual nets (facegan/resnets.py)
 D_NORMS = ("batch", "spectral", "none")
 LR_DECAYS = ("none", "linear", "cosine")
 AUGMENTS = ("color", "translation", "cutout")  # DiffAugment's policies (facegan/augment.py)
@@ -125,6 +126,9 @@ class TrainConfig:
     cache_dir: str = opt("data/cache", "decoded uint8 arrays of image folders live here", DATA)
     hflip: bool = opt(True, "random horizontal flips: faces are left-right symmetric", DATA)
 
+    arch: str = opt("dcgan", "dcgan (the paper's strided convolutions, BatchNorm) | resnet (R3GAN-style residual "
+                             "nets without normalisation; needs --d-norm none)", MODELS, Choice(ARCHS))
+    mbstd: bool = opt(False, "resnet: a minibatch standard-deviation feature in D (Karras et al. 2018)", MODELS)
     z_size: int = opt(100, "length of the latent vector z", MODELS, POSITIVE)
     conv_dim: int = opt(64, "width of the first D layer / last G layer", MODELS, POSITIVE)
     extra_layers: int = opt(0, "deeper nets: 3x3 conv blocks added to D and G at the finest feature map",
@@ -154,7 +158,8 @@ class TrainConfig:
     beta1: float = opt(0.5, "Adam beta1; 0.5 (not 0.9) keeps GAN training stable", OPTIMISATION,
                        Range(0, 1, high_open=True, note="Adam's betas"))
     beta2: float = opt(0.999, "Adam beta2", OPTIMISATION, Range(0, 1, high_open=True, note="Adam's betas"))
-    loss: str = opt("bce", "bce (with logits) | ls (least squares) | hinge | wgan (with gradient penalty)",
+    loss: str = opt("bce", "bce (with logits) | ls (least squares) | hinge | wgan (with gradient penalty) | "
+                           "rpgan (relativistic pairing, R3GAN; pair it with --r1-gamma and --r2-gamma)",
                     OPTIMISATION, Choice(LOSSES))
     real_target: float = opt(1.0, "D's target for real images (called label_smoothing before); 0.9 is "
                                   "one-sided label smoothing", OPTIMISATION,
@@ -162,6 +167,8 @@ class TrainConfig:
     gp_weight: float = opt(10.0, "wgan: weight of the gradient penalty", OPTIMISATION, NON_NEGATIVE_OFF)
     r1_gamma: float = opt(0.0, "R1 penalty on D's gradient at real images; 0 turns it off", OPTIMISATION,
                           NON_NEGATIVE_OFF)
+    r2_gamma: float = opt(0.0, "R2: the same zero-centred penalty on D's gradient at fake images (R3GAN uses "
+                               "gamma for both); 0 turns it off", OPTIMISATION, NON_NEGATIVE_OFF)
     r1_every: int = opt(16, "apply R1 every N steps, scaled by N (lazy regularisation)", OPTIMISATION, POSITIVE)
     ema_decay: float = opt(0.0, "EMA of G's weights for samples and evaluation, e.g. 0.999; 0 turns it off",
                            OPTIMISATION, Range(0, 1, high_open=True, note="0.999 is usual, 0 is off"))
@@ -179,7 +186,8 @@ class TrainConfig:
 
     fast: bool = opt(True, "channels_last, foreach/fused Adam, cudnn.benchmark, dataset resident on the GPU",
                      SPEED, resumable=True)
-    amp: bool = opt(True, "bf16 autocast on CUDA (CPU always trains in fp32)", SPEED, resumable=True)
+    amp: bool = opt(True, "bf16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX); "
+                          "elsewhere fp32", SPEED, resumable=True)
     sync_bn: bool = opt(False, "under torchrun on GPUs: BatchNorm statistics over all ranks' batches",
                         SPEED, resumable=True)
     compile: str = opt("off", "torch.compile the networks: off | default | reduce-overhead (CUDA graphs) | "
@@ -193,6 +201,8 @@ class TrainConfig:
                       Matches(is_device_name, "use auto, cpu, cuda or cuda:N"), resumable=True)
     name: str = opt("run", "run name, used for the default folder runs/<name>", RUN, resumable=True)
     out: str = opt("", "run folder; empty means runs/<name>", RUN, resumable=True)
+    minutes: float = opt(0.0, "wall-clock budget of this call: when it is spent the run stops with a checkpoint, "
+                              "to be continued with --resume; 0: no budget", RUN, NON_NEGATIVE_OFF, resumable=True)
     n_fixed: int = opt(16, "fixed latent batch drawn into train_samples.pkl each epoch", RUN, POSITIVE)
     log_every: int = opt(10, "steps between metrics.jsonl rows", RUN, POSITIVE, resumable=True)
     eval_every: int = opt(0, "epochs between FID/KID/SWD rows in metrics.jsonl; 0 turns evaluation off",
@@ -268,6 +278,13 @@ def validate(cfg: TrainConfig) -> None:
     # Rules across fields.
     _check(cfg.loss != "wgan" or cfg.d_norm != "batch",
            "loss='wgan': its gradient penalty is per image, which BatchNorm mixes; add --d-norm none or spectral")
+    if cfg.arch == "resnet":
+        _check(cfg.d_norm == "none", "arch='resnet': its nets have no normalisation layers; add --d-norm none")
+        for name, off in (("condition", "none"), ("extra_layers", 0), ("d_dropout", 0.0)):
+            _check(getattr(cfg, name) == off, f"arch='resnet': {name}={getattr(cfg, name)!r} is a DCGAN option; "
+                                              f"drop it (or use --arch dcgan)")
+    _check(not cfg.mbstd or cfg.arch == "resnet", "mbstd=True: the minibatch-std feature is in the resnet D; "
+                                                  "add --arch resnet or drop --mbstd")
 
 
 # Named configs. The course recipe is the notebook's; demo fits a 2-core CPU in minutes.

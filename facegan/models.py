@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .config import D_NORMS, IMAGE_SIZES, TONE_CATEGORIES
+from .resnets import ResDiscriminator, ResGenerator
 
 
 def _n_blocks(image_size: int) -> int:
@@ -180,13 +181,18 @@ def n_classes(cfg) -> int:
     return len(TONE_CATEGORIES) if cfg.condition == "tone" else 0
 
 
-def build_generator(cfg) -> Generator:
-    """G for a TrainConfig, before any init (a checkpoint or weights_init_normal fills it)."""
+def build_generator(cfg) -> nn.Module:
+    """G for a TrainConfig, before any DCGAN init (a checkpoint or weights_init_normal fills it)."""
+    if cfg.arch == "resnet":
+        return ResGenerator(cfg.z_size, cfg.conv_dim, cfg.image_size)
     return Generator(cfg.z_size, cfg.conv_dim, cfg.image_size, cfg.extra_layers, n_classes(cfg))
 
 
-def build_models(cfg) -> tuple[Discriminator, Generator]:
-    """D and G for a TrainConfig, initialised with weights_init_normal."""
+def build_models(cfg) -> tuple[nn.Module, nn.Module]:
+    """D and G for a TrainConfig: the DCGAN nets initialised with weights_init_normal, or the
+    residual nets with their own (fix-up) initialisation."""
+    if cfg.arch == "resnet":
+        return ResDiscriminator(cfg.conv_dim, cfg.image_size, cfg.mbstd), build_generator(cfg)
     D = Discriminator(cfg.conv_dim, cfg.image_size, cfg.d_dropout, cfg.d_norm, cfg.extra_layers, n_classes(cfg))
     G = build_generator(cfg)
     D.apply(weights_init_normal)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .accel import precision_note
 from .checkpoint import save_checkpoint, unwrap
 from .config import TrainConfig
 from .distributed import Dist
@@ -89,12 +90,12 @@ class RunningStats:
 
 
 class Recorder:
-    """The run's side effects. `images` are the training images (the reals grid and the
-    evaluation's reference); `total_steps` sizes the progress bar."""
+    """The run's side effects on this rank's `device`. `images` are the training images (the
+    reals grid and the evaluation's reference); `total_steps` sizes the progress bar."""
 
-    def __init__(self, cfg: TrainConfig, dist: Dist, images: np.ndarray, total_steps: int,
+    def __init__(self, cfg: TrainConfig, dist: Dist, device: torch.device, images: np.ndarray, total_steps: int,
                  progress: bool = True, log=print):
-        self.cfg, self.dist, self.images, self.total_steps = cfg, dist, images, total_steps
+        self.cfg, self.dist, self.device, self.images, self.total_steps = cfg, dist, device, images, total_steps
         self.run_dir = cfg.run_dir
         self.progress, self.log = progress, log
         self.monitor = CollapseMonitor()
@@ -102,6 +103,7 @@ class Recorder:
         self.runlog = None
         self.bar = None
         self.started = time.time()
+        self.deadline = self.started + 60 * cfg.minutes if cfg.minutes else None
 
     # ------------------------------------------------------------ start and end
 
@@ -109,6 +111,7 @@ class Recorder:
         """Set up the run folder (a fresh one, or the resumed one cut back to the checkpoint)."""
         from tqdm import tqdm  # plain text bars: also fine in notebooks without ipywidgets
 
+        self.log(precision_note(self.device, self.cfg.amp))
         if self.dist.enabled:
             self.log(f"DDP over {self.dist.world_size} processes ({self.dist.backend}): {self.cfg.batch_size} "
                      f"images a rank, {self.cfg.batch_size * self.dist.world_size} a step; learning rates as given")
@@ -156,24 +159,31 @@ class Recorder:
             self._log_row(state)
 
     def stop_requested(self, stop: StopOnSignal, state: RunState) -> bool:
+        """A signal arrived or the time budget is spent."""
         # Under DDP every rank must stop at the same step, so they agree only at log steps.
         if self.dist.enabled and state.step % self.cfg.log_every:
             return False
-        return self.dist.any(stop.signum is not None)
+        return self.dist.any(stop.signum is not None or self._out_of_time())
 
-    def interrupt(self, signum: int | None, state: RunState, parts: dict):
-        """Checkpoint mid-epoch and stop; resuming continues from the very next batch."""
+    def _out_of_time(self) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline
+
+    def stop_early(self, signum: int | None, state: RunState, parts: dict, *models: torch.nn.Module) -> dict:
+        """Checkpoint mid-epoch, so a resume continues from the very next batch. After a signal
+        raise RunInterrupted; when the time budget is spent, end the run and return its summary."""
         self.bar.close()
-        signum = signum or signal.SIGTERM  # another rank got the signal
         if self.running.counts:
             self._log_row(state)
         path = latest_checkpoint(self.run_dir)
         if self.dist.is_main:
             save_checkpoint(path, state.snapshot(self.cfg, parts))
         self.dist.barrier()
-        raise RunInterrupted(signum, f"{signal.Signals(signum).name}: stopped at epoch {state.epoch + 1}, "
-                                     f"batch {state.batch} (step {state.step}); checkpoint saved to {path}; "
-                                     f"continue with --resume")
+        where = f"epoch {state.epoch + 1}, batch {state.batch} (step {state.step}); checkpoint saved to {path}"
+        if self.dist.any(signum is not None):
+            signum = signum or signal.SIGTERM  # another rank got the signal
+            raise RunInterrupted(signum, f"{signal.Signals(signum).name}: stopped at {where}; continue with --resume")
+        self.log(f"time budget of {self.cfg.minutes:g} min spent: stopped at {where}; continue with --resume")
+        return {**self.close(state, *models), "budget_spent": True}
 
     def _log_row(self, state: RunState) -> None:
         """Average the interval's statistics over ranks into a metrics row; watch it for collapse."""
@@ -185,8 +195,9 @@ class Recorder:
                                 f"rates or try --loss ls, then start again or resume")
         row = {"step": state.step, "epoch": state.epoch_of_last_step, "images": state.images_seen,
                "time": round(time.time() - self.started, 2), **{k: round(v, 5) for k, v in stats.items()}}
+        left = {} if self.deadline is None else {"left": _clock(self.deadline - time.time())}
         self.bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row.get('g_loss', float('nan')):.3f}",
-                             acc=f"{row['d_acc']:.2f}")
+                             acc=f"{row['d_acc']:.2f}", **left)
         if self.dist.is_main:
             self.runlog.append(row)
             self._warn(self.monitor.observe_losses(row), state.step)
@@ -239,6 +250,11 @@ class Recorder:
                             "eval_n": scores["n"], **{k: round(scores[k], 6) for k in ("fid", "kid", "kid_std", "swd")}})
         self.log(f"epoch {state.epoch}: FID {scores['fid']:.2f}  KID {scores['kid']:.4f}  "
                  f"SWD {scores['swd']:.1f}  (n={scores['n']})")
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def weights_fingerprint(*models: torch.nn.Module) -> str:

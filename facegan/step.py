@@ -81,7 +81,11 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, *, loss:
         try:
             with autocast:
                 g_logits = D_plain(augment(fake), *conditioned)
-            g_loss = losses.g_loss(g_logits.float(), loss)
+                paired = None
+                if loss in losses.RELATIVISTIC:  # the updated D's verdict on the real partners
+                    with torch.no_grad():
+                        paired = D_plain(augment(real), *conditioned).float()
+            g_loss = losses.g_loss(g_logits.float(), loss, paired)
             g_extra = g_penalty(fake.float(), real) if g_penalty is not None else None
             g_opt.zero_grad(set_to_none=True)
             (g_loss if g_extra is None else g_loss + g_extra).backward()
@@ -99,20 +103,25 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, *, loss:
 
 def make_d_penalty(cfg: TrainConfig):
     """D's regulariser for this config, as `penalty(D, real, fake, step)`, or None:
-    WGAN-GP's gradient penalty every step, or R1 every `r1_every` steps scaled by that
-    interval (lazy regularisation, Karras et al. 2020)."""
+    WGAN-GP's gradient penalty every step, or R1 and/or R2 every `r1_every` steps scaled by
+    that interval (lazy regularisation, Karras et al. 2020)."""
     if cfg.loss == "wgan" and cfg.gp_weight > 0:
         return lambda D, real, fake, step: cfg.gp_weight * losses.gradient_penalty(D, real, fake)
-    if cfg.r1_gamma > 0:
-        return partial(lazy_r1, gamma=cfg.r1_gamma, every=cfg.r1_every)
+    if cfg.r1_gamma > 0 or cfg.r2_gamma > 0:
+        return partial(lazy_r1_r2, r1_gamma=cfg.r1_gamma, r2_gamma=cfg.r2_gamma, every=cfg.r1_every)
     return None
 
 
-def lazy_r1(D, real: torch.Tensor, fake: torch.Tensor, step: int, gamma: float, every: int):
-    """R1 at every `every`-th step, weighted by `every` so its average pull stays gamma's."""
+def lazy_r1_r2(D, real: torch.Tensor, fake: torch.Tensor, step: int, r1_gamma: float, r2_gamma: float,
+               every: int):
+    """R1 (real images) and R2 (fake ones) at every `every`-th step, weighted by `every` so
+    their average pull stays gamma's."""
     if step % every:
         return None
-    return 0.5 * gamma * every * losses.r1_penalty(D, real)
+    total = 0.5 * r1_gamma * every * losses.r1_penalty(D, real) if r1_gamma > 0 else 0
+    if r2_gamma > 0:
+        total = total + 0.5 * r2_gamma * every * losses.r2_penalty(D, fake)
+    return total
 
 
 def make_g_penalty(cfg: TrainConfig):

@@ -62,7 +62,7 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
     batches = training_batches(cfg, images, device, dist, log)
     gan = GAN.build(cfg, device, dist.rank)
     state = RunState.fresh(cfg, device, dist.rank)
-    recorder = Recorder(cfg, dist, images, cfg.epochs * len(batches), progress, log)
+    recorder = Recorder(cfg, dist, device, images, cfg.epochs * len(batches), progress, log)
     parts = {**gan.parts(), "monitor": recorder.monitor}  # what a checkpoint holds, by key
     if resume:
         state.restore(load_checkpoint(latest_checkpoint(cfg.run_dir)), cfg, parts, dist.rank)
@@ -77,8 +77,8 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
                 stats = step(real, labels, z, state.step, state.step / recorder.total_steps)
                 state.advance(len(real) * dist.world_size)  # images are counted over all ranks
                 recorder.after_step(stats, state)
-                if recorder.stop_requested(stop, state):
-                    recorder.interrupt(stop.signum, state, parts)
+                if recorder.stop_requested(stop, state):  # Ctrl-C, SIGTERM or --minutes spent
+                    return recorder.stop_early(stop.signum, state, parts, gan.D, gan.G)
             state.end_epoch()
             recorder.end_epoch(state, parts, gan.sampler)
             if should_stop is not None and should_stop(state.epoch):

@@ -144,3 +144,18 @@ def test_export_never_overwrites_its_checkpoint(tiny_cfg, tmp_path, capsys, clas
     assert "would overwrite the checkpoint" in err
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
     assert checkpoint.read_bytes() == latest.read_bytes()  # still the training checkpoint
+
+
+def test_the_residual_generator_exports_and_samples(tiny_cfg, tmp_path, capsys):
+    cfg = tiny_cfg(arch="resnet", d_norm="none", loss="rpgan", r1_gamma=1.0, r2_gamma=1.0, mbstd=True)
+    train(cfg, progress=False)
+    checkpoint = cfg.run_dir / "checkpoints/latest.pt"
+    out = tmp_path / "g.safetensors"
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
+    original, _ = generator_from_checkpoint(checkpoint)
+    z = torch.randn(3, cfg.z_size)
+    assert torch.equal(original(z), load_exported(out)(z))
+    program = torch.export.load(str(out.with_suffix(".pt2"))).module()
+    assert torch.allclose(program(z), original(z), atol=1e-6)
+    assert main(["sample", "--checkpoint", str(out), "--n", "4", "--out", str(tmp_path / "faces")]) == 0
+    assert len(list((tmp_path / "faces").glob("*.png"))) == 4

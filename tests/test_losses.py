@@ -127,3 +127,22 @@ def test_tone_gap_gradients_are_finite_at_the_colour_extremes():
     real = flat_faces(torch.rand(4, 3, generator=torch.Generator().manual_seed(1)))
     tone_gap(flat_faces(extremes), real).backward()
     assert torch.isfinite(extremes.grad).all()
+
+
+def test_rpgan_pairs_each_real_image_with_a_fake_one():
+    real, fake = torch.tensor([[5.0], [5.0]]), torch.tensor([[-5.0], [-5.0]])
+    assert d_loss(real, fake, "rpgan") < 0.01 and g_loss(fake, "rpgan", real) > 9.9
+    # Shifting every logit by the same amount changes nothing: only the differences count.
+    assert torch.allclose(d_loss(real + 3, fake + 3, "rpgan"), d_loss(real, fake, "rpgan"))
+    mixed = torch.tensor([[1.0], [-1.0]])
+    assert d_accuracy(mixed, torch.zeros(2, 1), "rpgan") == 0.5
+    with pytest.raises(ValueError, match="real_logits"):
+        g_loss(fake, "rpgan")
+
+
+def test_r2_is_r1_on_the_fake_images():
+    from facegan.losses import r1_penalty, r2_penalty
+
+    D = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 1))
+    fake = torch.randn(4, 3, 2, 2)
+    assert torch.equal(r2_penalty(D, fake), r1_penalty(D, fake)) and r2_penalty(D, fake) > 0

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from facegan import metrics
+from facegan.accel import cpu_has_native_bf16
 from facegan.synthetic import make_faces
 
 N = 64
@@ -27,6 +28,16 @@ def feats(sets):
 def test_features_are_2048d_and_deterministic(sets, feats):
     assert feats["a"].shape == (N, 2048) and np.isfinite(feats["a"]).all()
     assert np.array_equal(metrics.inception_features(sets["a"][:8]), feats["a"][:8])
+
+
+@pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16, so features stay fp32")
+def test_cpu_bf16_features_track_fp32_and_keep_fid_ordering(sets, feats):
+    quick = {k: metrics.inception_features(sets[k], device="cpu", cpu_bf16=True) for k in ("a", "b", "noise")}
+    assert not np.array_equal(quick["a"], feats["a"])  # bf16 really ran
+    assert np.corrcoef(quick["a"].ravel(), feats["a"].ravel())[0, 1] > 0.99
+    same, noise = (metrics.fid_from_features(quick["a"], quick[k]) for k in ("b", "noise"))
+    assert same < 0.25 * noise
+    assert noise == pytest.approx(metrics.fid_from_features(feats["a"], feats["noise"]), rel=0.1)
 
 
 def test_fid_is_small_within_a_distribution_and_large_across(feats):

@@ -134,3 +134,35 @@ def test_conditional_discriminator_scores_the_class_and_demands_labels(norm):
     # The projection starts at the DCGAN init scale, not at nn.Embedding's N(0, 1).
     if norm == "batch":
         assert abs(D.embed.weight.std() - 0.02) < 0.01
+
+
+# ---------------------------------------------------------------- the residual nets (--arch resnet)
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_residual_nets_have_the_dcgan_nets_shapes(size):
+    from facegan.resnets import ResDiscriminator, ResGenerator
+
+    G, D = ResGenerator(16, 8, size), ResDiscriminator(8, size, mbstd=True)
+    x = G(torch.randn(4, 16))
+    assert x.shape == (4, 3, size, size) and x.abs().max() <= 1
+    assert D(x).shape == (4, 1)
+    assert not any(isinstance(m, (nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)) for m in (*G.modules(), *D.modules()))
+
+
+def test_residual_branches_start_at_zero_so_each_block_starts_as_its_skip():
+    from facegan.resnets import ResBlock, _fixup
+
+    block = ResBlock(8, 8)
+    _fixup(block)
+    x = torch.randn(2, 8, 4, 4)
+    assert torch.equal(block(x), x)  # identity skip, zero branch
+    assert block.conv1.weight.abs().sum() > 0  # the first convolution still learns
+
+
+def test_minibatch_std_sees_a_collapsed_batch():
+    from facegan.resnets import minibatch_std
+
+    varied, copies = torch.randn(8, 4, 2, 2), torch.randn(1, 4, 2, 2).expand(8, 4, 2, 2)
+    assert minibatch_std(varied).shape == (8, 5, 2, 2)
+    assert minibatch_std(copies)[:, 4].abs().max() < 1e-3 < minibatch_std(varied)[:, 4].min()
+    assert minibatch_std(torch.randn(3, 4, 2, 2))[:, 4].abs().max() < 1e-3  # 3 images: groups of 1

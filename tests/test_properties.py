@@ -76,10 +76,16 @@ CUSTOM_VALID = {
 SINGLE_FIELD_LOSSES = tuple(loss for loss in LOSSES if loss != "wgan")
 
 
+# Fields whose other values are valid only with others (tested on their own below).
+SINGLE_FIELD_ONLY = {"arch": ("dcgan",), "mbstd": (False,)}
+
+
 def declared_rule(f):
     check, typed = f.metadata["check"], TYPE_RULES[f.type]
     if f.name == "loss":
         return one_of(SINGLE_FIELD_LOSSES)
+    if f.name in SINGLE_FIELD_ONLY:
+        return lambda v: typed(v) and v in SINGLE_FIELD_ONLY[f.name]
     if isinstance(check, Range):
         low = -math.inf if check.low is None else check.low
         high = math.inf if check.high is None else check.high
@@ -97,6 +103,8 @@ def declared_values(f):
     check = f.metadata["check"]
     if f.name == "loss":
         return st.sampled_from(SINGLE_FIELD_LOSSES)
+    if f.name in SINGLE_FIELD_ONLY:
+        return st.sampled_from(SINGLE_FIELD_ONLY[f.name])
     if isinstance(check, Choice):
         return st.sampled_from(check.choices)
     if isinstance(check, Matches):
@@ -184,6 +192,18 @@ def test_wgan_needs_a_discriminator_without_batchnorm(d_norm):
             TrainConfig(loss="wgan", d_norm=d_norm)
     else:
         assert TrainConfig(loss="wgan", d_norm=d_norm).loss == "wgan"
+
+
+def test_the_residual_nets_need_no_normalisation_and_no_dcgan_options():
+    assert TrainConfig(arch="resnet", d_norm="none", mbstd=True).mbstd
+    for bad, needle in [({}, "--d-norm none"), ({"d_norm": "spectral"}, "--d-norm none"),
+                        ({"d_norm": "none", "condition": "tone"}, "condition"),
+                        ({"d_norm": "none", "extra_layers": 1}, "extra_layers"),
+                        ({"d_norm": "none", "d_dropout": 0.3}, "d_dropout")]:
+        with pytest.raises(ConfigError, match=f"^arch='resnet'.*{needle}"):
+            TrainConfig(arch="resnet", **bad)
+    with pytest.raises(ConfigError, match="^mbstd=True.*--arch resnet"):
+        TrainConfig(mbstd=True)
 
 
 @pytest.mark.parametrize("field", sorted(FLOAT_RULES))

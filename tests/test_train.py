@@ -1,5 +1,6 @@
 import copy
 import json
+import math
 import pickle
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 import torch
 
 from facegan import losses
+from facegan.accel import cpu_has_native_bf16
 from facegan.checkpoint import CheckpointError, load_checkpoint
 from facegan.config import TrainConfig
 from facegan.models import build_models
@@ -151,6 +153,8 @@ def test_cpu_run_is_deterministic_for_a_seed(tiny_cfg, tmp_path):
         assert_same_state(final_state(a)[0], final_state(c)[0])
 
 
+R3GAN_PIECES = {"arch": "resnet", "d_norm": "none", "mbstd": True, "loss": "rpgan", "r1_gamma": 1.0,
+                "r2_gamma": 1.0, "r1_every": 2, "ema_decay": 0.9, "augment": "translation"}
 QUALITY_PIECES = {"ema_decay": 0.9, "augment": "color,translation,cutout", "instance_noise": 0.1,
                   "r1_gamma": 1.0, "r1_every": 2, "lr_decay": "cosine", "d_norm": "spectral", "loss": "hinge",
                   "tone_match": 0.5, "condition": "tone"}
@@ -158,9 +162,10 @@ QUALITY_PIECES = {"ema_decay": 0.9, "augment": "color,translation,cutout", "inst
 
 @pytest.mark.parametrize("extra", [{}, {"d_dropout": 0.3, "schedule": "decay", "d_steps": 3}, QUALITY_PIECES,
                                    {"loss": "wgan", "d_norm": "none", "lr_d": 1e-4},
-                                   {"schedule": "gated", "d_acc_gate": 0.6}],
-                         ids=["plain", "dropout-decay", "quality-pieces", "wgan-gp", "gated"])
+                                   {"schedule": "gated", "d_acc_gate": 0.6}, R3GAN_PIECES],
+                         ids=["plain", "dropout-decay", "quality-pieces", "wgan-gp", "gated", "r3gan-pieces"])
 def test_resume_continues_exactly(tiny_cfg, tmp_path, extra):
+    # amp is on by default: on a CPU with native bf16 (this project's machines) these runs are bf16.
     straight = tiny_cfg(out=str(tmp_path / "straight"), epochs=3, **extra)
     train(straight, progress=False)
     resumed = tiny_cfg(out=str(tmp_path / "split"), epochs=3, **extra)
@@ -235,8 +240,8 @@ def test_train_samples_reader_refuses_code(tmp_path):
 
 def test_fast_path_gives_the_same_fp32_results(tiny_cfg, tmp_path):
     # channels_last and foreach Adam reorder arithmetic, so equality is to rounding, not bitwise
-    fast = tiny_cfg(out=str(tmp_path / "fast"), fast=True)
-    plain = tiny_cfg(out=str(tmp_path / "plain"), fast=False)
+    fast = tiny_cfg(out=str(tmp_path / "fast"), fast=True, amp=False)
+    plain = tiny_cfg(out=str(tmp_path / "plain"), fast=False, amp=False)
     train(fast, progress=False)
     train(plain, progress=False)
     a, b = final_state(fast)[0], final_state(plain)[0]
@@ -245,12 +250,54 @@ def test_fast_path_gives_the_same_fp32_results(tiny_cfg, tmp_path):
             assert torch.allclose(t.float(), b[key][k].float(), rtol=1e-4, atol=1e-5), f"{key}.{k}"
 
 
-def test_amp_is_ignored_on_cpu(tiny_cfg, tmp_path):
-    # bf16 autocast is a CUDA feature here; a CPU run must stay fp32, bit for bit
+NATIVE_BF16 = pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16 "
+                                 "(AVX512-BF16 or AMX), so training on it stays fp32")
+
+
+@NATIVE_BF16
+def test_bf16_on_a_cpu_with_native_support_is_close_to_fp32(tiny_cfg, tmp_path):
+    said = []
+    bf16, fp32 = (tiny_cfg(out=str(tmp_path / name), amp=amp, epochs=2) for name, amp in (("bf16", True), ("fp32", False)))
+    train(bf16, progress=False, log=said.append)
+    train(fp32, progress=False)
+    assert "precision: bf16 autocast on CPU (--no-amp trains in fp32)" in said
+    rows = {cfg.out: [json.loads(line) for line in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
+            for cfg in (bf16, fp32)}
+    a, b = rows[bf16.out], rows[fp32.out]
+    assert all(math.isfinite(r[k]) for r in a for k in ("d_loss", "g_loss"))
+    assert a != b  # autocast really ran: bf16 rounds differently
+    for ra, rb in zip(a, b):
+        assert ra["d_loss"] == pytest.approx(rb["d_loss"], abs=0.05)
+        assert ra["g_loss"] == pytest.approx(rb["g_loss"], abs=0.1)
+    (sa, sb) = (final_state(cfg)[1][-1].astype(float) for cfg in (bf16, fp32))
+    assert np.abs(sa - sb).mean() < 4  # the same faces, to a few levels of 255
+
+
+def test_without_native_bf16_amp_changes_nothing(tiny_cfg, tmp_path, monkeypatch):
+    # A CPU without native bf16 must keep the fp32 path, bit for bit, whatever --amp says.
+    import facegan.accel as accel
+
+    monkeypatch.setattr(accel, "cpu_has_native_bf16", lambda: False)
+    said = []
     runs = [tiny_cfg(out=str(tmp_path / name), amp=amp) for name, amp in (("amp", True), ("fp32", False))]
-    for cfg in runs:
-        train(cfg, progress=False)
+    train(runs[0], progress=False, log=said.append)
+    train(runs[1], progress=False)
     assert_same_state(final_state(runs[0])[0], final_state(runs[1])[0])
+    assert any(line.startswith("precision: fp32 (this CPU has no native bf16") for line in said)
+
+
+def test_a_time_budget_stops_with_a_checkpoint_that_resumes_exactly(tiny_cfg, tmp_path, capsys):
+    straight = tiny_cfg(out=str(tmp_path / "straight"), epochs=2)
+    train(straight, progress=False)
+    said = []
+    budget = tiny_cfg(out=str(tmp_path / "budget"), epochs=2, minutes=1e-9)  # spent after the first step
+    summary = train(budget, progress=False, log=said.append)
+    assert summary["budget_spent"] and summary["steps"] == 1
+    assert any(line.startswith("time budget of 1e-09 min spent: stopped at epoch 1, batch 1") for line in said)
+    ckpt = load_checkpoint(budget.run_dir / "checkpoints/latest.pt")
+    assert (ckpt["epoch"], ckpt["batch"], ckpt["step"]) == (0, 1, 1)
+    train(tiny_cfg(out=str(tmp_path / "budget"), epochs=2), resume=True, progress=False)  # the budget may change
+    assert_same_state(final_state(straight)[0], final_state(budget)[0])
 
 
 def test_sigterm_mid_epoch_checkpoints_and_resume_is_exact(tiny_cfg, tmp_path, monkeypatch):
