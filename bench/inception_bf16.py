@@ -57,11 +57,11 @@ def main() -> None:
     features, seconds = {}, {}
     for precision in ("fp32", "bf16"):
         start = time.perf_counter()
-        features[precision] = {"A": metrics.inception_features(a, device="cpu", cpu_bf16=precision == "bf16")}
+        features[precision] = {"A": metrics.inception_features(a, device="cpu", bf16=precision == "bf16")}
         seconds[precision] = time.perf_counter() - start
         for name, images in sets.items():
             features[precision][name] = metrics.inception_features(images, device="cpu",
-                                                                   cpu_bf16=precision == "bf16")
+                                                                   bf16=precision == "bf16")
     rows = {}
     for name in sets:
         fid = {p: metrics.fid_from_features(features[p]["A"], features[p][name]) for p in ("fp32", "bf16")}
