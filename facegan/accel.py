@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -45,8 +47,10 @@ def adam_options(device: torch.device, fast: bool) -> dict:
     return {"fused": True} if device.type == "cuda" else {"foreach": True}
 
 
+@functools.lru_cache(maxsize=None)
 def cpu_has_native_bf16() -> bool:
-    """True when this CPU computes bf16 in hardware (AVX512-BF16 or AMX), not by emulation."""
+    """True when this CPU computes bf16 in hardware (AVX512-BF16 or AMX), not by emulation.
+    Asked once per process: every step builder and feature extraction reads it."""
     cpu = getattr(torch, "cpu", None)
     probes = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
     if any(probe is not None for probe in probes):
