@@ -2,24 +2,83 @@
 
 The notebook calls `check_*` on what its cells just built (`import problem_unittests
 as tests; tests.check_scale(scale)`); each prints "Tests Passed" or raises an
-AssertionError that says what is wrong. The `test_*` functions at the bottom run the
-same checks on the library's objects, so `pytest problem_unittests.py` passes on its own.
+AssertionError whose one line says what is wrong and, for the classic mistakes (a sigmoid
+before BCE with logits, pooling, BatchNorm in the wrong place, scaling to [0, 1], Adam's
+default betas, a D step that reaches G, gradients never zeroed, the wrong optimizer
+stepped), how to fix it. The `test_*` functions at the bottom run the same checks on the
+library's objects, and on each classic mistake, so `pytest problem_unittests.py` passes
+on its own.
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from facegan.config import IMAGE_SIZES as SIZES  # the sizes the library supports
+
+CONVS = (nn.Conv2d, nn.ConvTranspose2d)
 
 
 def _passed(what: str) -> None:
     print(f"Tests Passed: {what}")
+
+
+class _CallLog(TorchFunctionMode):
+    """Names every torch function a forward pass calls, nn.Module or functional alike
+    (torch.sigmoid, Tensor.sigmoid, F.max_pool2d, ...)."""
+
+    def __init__(self):
+        super().__init__()
+        self.names: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.names.append(getattr(func, "__name__", ""))
+        return func(*args, **(kwargs or {}))
+
+
+def _trace(net: nn.Module, *inputs):
+    """net(*inputs), the torch functions it called, and the leaf modules it ran, in order."""
+    ran = []
+    hooks = [m.register_forward_hook(lambda m, i, o: ran.append(m))
+             for m in net.modules() if isinstance(m, (*CONVS, nn.BatchNorm2d)) or not list(m.children())]
+    try:
+        with _CallLog() as log:
+            out = net(*inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    return out, log.names, ran
+
+
+def _batchnorm_placement(ran: list, who: str, first_block: bool) -> None:
+    """BatchNorm sits right after a convolution (conv -> BatchNorm -> activation), never on
+    the net's last convolution and, for D (`first_block`), not in the first block."""
+    convs = [i for i, m in enumerate(ran) if isinstance(m, CONVS)]
+    weighted = [i for i, m in enumerate(ran) if isinstance(m, (*CONVS, nn.Linear))]  # the last makes the output
+    for i, m in enumerate(ran):
+        if not isinstance(m, nn.BatchNorm2d):
+            continue
+        if first_block and len(convs) > 1 and i < convs[1]:
+            raise AssertionError(f"{who}'s first block has BatchNorm: leave it out there (the DCGAN paper "
+                                 "normalises neither D's input layer nor G's output layer)")
+        if weighted and i > weighted[-1]:
+            last = "D's logit" if first_block else "what tanh turns into the image"
+            raise AssertionError(f"{who} has BatchNorm after its last layer: leave it out, {last} is not "
+                                 "normalised (DCGAN paper)")
+        # A dense layer reshaped to a feature map (G's first layer in the course's and Keras's
+        # nets) is normalised like a convolution's output.
+        if i == 0 or not isinstance(ran[i - 1], (*CONVS, nn.Linear)):
+            before = type(ran[i - 1]).__name__ if i else "the input"
+            raise AssertionError(f"{who} applies BatchNorm after {before}: put it right after each "
+                                 "convolution, before the activation (conv -> BatchNorm -> activation)")
 
 
 # ------------------------------------------------------------------ data
@@ -42,41 +101,55 @@ def check_dataloader(loader, image_size: int, batch_size: int | None = None) -> 
 
 
 def check_scale(scale) -> None:
-    """scale(x) maps [0, 1] to [-1, 1] (tanh's range) elementwise, keeping the shape."""
+    """scale(x) maps [0, 1] to [-1, 1] (tanh's range) elementwise, keeping the shape;
+    scale(x, feature_range) maps it to that range."""
     x = torch.rand(2, 3, 8, 8)
     x[0, 0, 0, 0], x[0, 0, 0, 1] = 0.0, 1.0
     y = scale(x)
-    assert y.shape == x.shape, f"scale changed the shape {tuple(x.shape)} -> {tuple(y.shape)}"
-    assert y.min().item() == -1 and y.max().item() == 1, \
-        f"scale(x) spans [{y.min():.3f}, {y.max():.3f}]; expected exactly [-1, 1] for x in [0, 1]"
+    assert torch.is_tensor(y) and y.shape == x.shape, \
+        f"scale should return a tensor of x's shape {tuple(x.shape)}, got {getattr(y, 'shape', type(y).__name__)}"
+    lo, hi = y.min().item(), y.max().item()
+    assert not (lo == 0 and hi == 1), \
+        "scale(x) is still in [0, 1]: map it to [-1, 1], the range tanh gives G's images, with x * (max - min) + min"
+    assert lo == -1 and hi == 1, f"scale(x) spans [{lo:.3f}, {hi:.3f}]; expected exactly [-1, 1] for x in [0, 1]"
     assert torch.allclose(y, x * 2 - 1, atol=1e-6), "scale should be linear: 0 -> -1, 0.5 -> 0, 1 -> 1"
+    assert torch.allclose(scale(x, feature_range=(0, 2)), x * 2, atol=1e-6), \
+        "scale(x, feature_range=(0, 2)) should give [0, 2]: use min, max = feature_range"
     _passed("scale maps [0, 1] to [-1, 1]")
 
 
 # ------------------------------------------------------------------ models
 
 def check_discriminator(Discriminator, conv_dim: int = 8) -> None:
-    """For every supported size, D(images) gives one logit per image, shape (B, 1)."""
+    """For every supported size, D(images) gives one logit per image, shape (B, 1), from
+    strided convolutions (no pooling), BatchNorm where the DCGAN paper puts it, no sigmoid."""
     for size in SIZES:
         D = Discriminator(conv_dim=conv_dim, image_size=size)
-        out = D(torch.rand(4, 3, size, size) * 2 - 1)
+        out, called, ran = _trace(D, torch.rand(4, 3, size, size) * 2 - 1)
         assert out.shape == (4, 1), f"{size} px: D gave shape {tuple(out.shape)}; expected (4, 1)"
-        assert not any(isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)) for m in D.modules()), \
-            "use strided convolutions instead of pooling layers"
-        assert not isinstance(list(D.modules())[-1], nn.Sigmoid), \
-            "D should return logits; the BCE-with-logits loss applies the sigmoid"
+        pooled = sorted({name for name in called if "pool" in name})
+        assert not pooled and not any(isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)) for m in D.modules()), \
+            f"D pools ({', '.join(pooled) or 'a pooling layer'}): halve the resolution with stride-2 " \
+            "convolutions instead, which learn how to downsample"
+        assert not any(name.startswith("sigmoid") for name in called) and \
+            not isinstance(list(D.modules())[-1], nn.Sigmoid), \
+            "D applies a sigmoid: return the logits, since real_loss and fake_loss (BCE with logits) apply it"
+        _batchnorm_placement(ran, "D", first_block=True)
     _passed(f"Discriminator gives (B, 1) logits at {', '.join(map(str, SIZES))} px")
 
 
 def check_generator(Generator, z_size: int = 16, conv_dim: int = 8) -> None:
-    """For every supported size, G(z) gives (B, 3, S, S) images in [-1, 1], from (B, z) or (B, z, 1, 1)."""
+    """For every supported size, G(z) gives (B, 3, S, S) images in [-1, 1] through tanh, from
+    (B, z) or (B, z, 1, 1), with BatchNorm after each convolution but the last."""
     for size in SIZES:
         G = Generator(z_size=z_size, conv_dim=conv_dim, image_size=size)
         z = torch.rand(4, z_size) * 2 - 1
-        out = G(z)
+        out, called, ran = _trace(G, z)
         assert out.shape == (4, 3, size, size), \
             f"{size} px: G gave shape {tuple(out.shape)}; expected (4, 3, {size}, {size})"
-        assert out.min() >= -1 and out.max() <= 1, "G's output should pass through tanh, into [-1, 1]"
+        assert "tanh" in called and out.min() >= -1 and out.max() <= 1, \
+            "G's last layer should be tanh, so its images lie in [-1, 1] like the scaled real ones"
+        _batchnorm_placement(ran, "G", first_block=False)
         assert G(z[:, :, None, None]).shape == out.shape, "G should also accept z as (B, z_size, 1, 1)"
     _passed(f"Generator gives (B, 3, S, S) images in [-1, 1] at {', '.join(map(str, SIZES))} px")
 
@@ -87,6 +160,12 @@ def check_weights_init(weights_init_normal, model: nn.Module | None = None) -> N
         model = nn.Sequential(nn.Conv2d(3, 64, 4), nn.BatchNorm2d(64), nn.ConvTranspose2d(64, 64, 4),
                               nn.BatchNorm2d(64), nn.Linear(256, 64))
     model.apply(weights_init_normal)
+    for kind in (nn.Conv2d, nn.ConvTranspose2d, nn.Linear):
+        of_kind = [m.weight.detach().flatten() for m in model.modules() if type(m) is kind]
+        std = torch.cat(of_kind).std().item() if of_kind else 0.02
+        assert abs(std - 0.02) < 0.005, \
+            f"{kind.__name__} weights have std {std:.4f}, not 0.02: initialise every Conv2d, ConvTranspose2d " \
+            "and Linear layer (isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)))"
     weights = [m.weight.detach().flatten() for m in model.modules()
                if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
     w = torch.cat(weights)
@@ -103,18 +182,35 @@ def check_weights_init(weights_init_normal, model: nn.Module | None = None) -> N
 
 # ------------------------------------------------------------------ losses and optimizers
 
+def _loss_at_zero(loss, name: str, label: int) -> None:
+    """BCE with logits at logit 0 is log 2 whatever the label; other values betray the mistake."""
+    value = float(loss(torch.zeros(8, 1)))
+    if math.isclose(value, math.log(2), rel_tol=1e-4):
+        return
+    twice = float(F.softplus(torch.tensor(0.5 if label == 0 else -0.5)))  # BCE with logits of sigmoid(0)
+    if math.isclose(value, twice, rel_tol=1e-3):
+        hint = ("it applies a sigmoid before BCE with logits, which applies it again: pass D's logits "
+                "straight to BCEWithLogitsLoss")
+    elif not math.isfinite(value) or value > 10:
+        hint = "BCELoss wants probabilities, and D gives logits: use BCEWithLogitsLoss (it applies the sigmoid)"
+    else:
+        hint = "use BCEWithLogitsLoss on D's logits, binary cross-entropy with the sigmoid built in"
+    raise AssertionError(f"{name}(0) = {value:.4f}, expected log 2 = 0.6931: {hint}")
+
+
 def check_losses(real_loss, fake_loss) -> None:
     """BCE on logits: log 2 at logit 0, ~0 when D is right, large when it is wrong; smoothing to 0.9."""
-    zero, right, wrong = torch.zeros(8, 1), torch.full((8, 1), 12.0), torch.full((8, 1), -12.0)
-    assert math.isclose(real_loss(zero).item(), math.log(2), rel_tol=1e-4), \
-        f"real_loss(0) = {real_loss(zero).item():.4f}; expected log 2 = 0.6931 (BCE with logits)"
-    assert math.isclose(fake_loss(zero).item(), math.log(2), rel_tol=1e-4), \
-        f"fake_loss(0) = {fake_loss(zero).item():.4f}; expected log 2"
+    right, wrong = torch.full((8, 1), 12.0), torch.full((8, 1), -12.0)
+    _loss_at_zero(real_loss, "real_loss", 1)
+    _loss_at_zero(fake_loss, "fake_loss", 0)
+    assert not (real_loss(right).item() > 10 and fake_loss(wrong).item() > 10), \
+        "the labels are swapped: real_loss compares D's logits with 1 (real), fake_loss with 0 (fake)"
     assert real_loss(right).item() < 1e-4 and fake_loss(wrong).item() < 1e-4, \
         "the loss should be ~0 when D is confidently right"
     assert real_loss(wrong).item() > 10 and fake_loss(right).item() > 10, \
         "the loss should be large when D is confidently wrong"
     smoothed = real_loss(right, smooth=True).item()
+    assert smoothed != real_loss(right).item(), "real_loss(x, smooth=True) should use the target 0.9 instead of 1"
     assert 0.3 < smoothed < 1.5, f"real_loss(x, smooth=True) = {smoothed:.3f}; targets of 0.9 " \
                                  "should penalise an over-confident D"
     _passed("real_loss and fake_loss give the expected values on known logits")
@@ -129,10 +225,115 @@ def check_optimizers(d_optimizer, g_optimizer, D: nn.Module, G: nn.Module) -> No
         assert not owned & {id(p) for p in other.parameters()}, \
             f"{name} must not update {type(other).__name__}'s parameters"
         for group in opt.param_groups:
+            assert group["lr"] != 1e-3, f"{name} has Adam's default lr 0.001: DCGAN uses lr=0.0002"
             assert 0 < group["lr"] < 0.01, f"{name} lr={group['lr']}; GANs want small rates like 2e-4"
             if "betas" in group:
+                assert group["betas"][0] != 0.9, \
+                    f"{name} has Adam's default betas {tuple(group['betas'])}: DCGAN uses betas=(0.5, 0.999), " \
+                    "whose shorter momentum keeps the two-player game from oscillating"
                 assert group["betas"][0] <= 0.5, f"{name} beta1={group['betas'][0]}; DCGAN uses 0.5"
     _passed("d_optimizer and g_optimizer each hold their own network's parameters")
+
+
+# ------------------------------------------------------------------ the training step
+
+class _WatchedAdam(torch.optim.Adam):
+    """Adam that calls `watch()` just before each step, to see the gradients it is given."""
+
+    def __init__(self, params, watch):
+        super().__init__(params, lr=2e-4, betas=(0.5, 0.999))
+        self.watch = watch
+
+    def step(self, closure=None):
+        self.watch()
+        return super().step(closure)
+
+
+def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def _grads_like(net: nn.Module, expected: list, scales=(1.0, 0.5)) -> bool:
+    """The net's gradients equal `expected` (or `expected` times a scale: averaging D's two
+    losses instead of adding them is fine)."""
+    got = [p.grad for p in net.parameters()]
+    if any(g is None for g in got):
+        return False
+    return any(all(torch.allclose(g, s * e, rtol=1e-3, atol=1e-7) for g, e in zip(got, expected)) for s in scales)
+
+
+def _empty(net: nn.Module) -> bool:
+    return all(p.grad is None or not p.grad.any() for p in net.parameters())
+
+
+def check_train_step(train_step) -> None:
+    """train_step(real, D, G, d_optimizer, g_optimizer, z) -> {"d_loss", "g_loss"}: one D update on
+    real images and detached fakes, then one G update against the updated D, each on freshly
+    zeroed gradients. Watched on tiny nets (8x8 images) whose gradients start out stale."""
+    torch.manual_seed(0)
+    z_size, stale = 4, 1e6
+    D = nn.Sequential(nn.Conv2d(3, 8, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(8, 1, 4, 1, 0), nn.Flatten())
+    G = nn.Sequential(nn.Unflatten(1, (z_size, 1, 1)), nn.ConvTranspose2d(z_size, 8, 4, 1, 0, bias=False),
+                      nn.BatchNorm2d(8), nn.ReLU(), nn.ConvTranspose2d(8, 3, 4, 2, 1), nn.Tanh())
+    real, z = torch.rand(8, 3, 8, 8) * 2 - 1, torch.randn(8, z_size)
+    for p in [*D.parameters(), *G.parameters()]:
+        p.grad = torch.full_like(p, stale)  # what a previous step would have left behind
+
+    # D's loss and gradients as they should be: real_loss(D(real)) + fake_loss(D(G(z).detach()))
+    D0, G0 = copy.deepcopy(D), copy.deepcopy(G)
+    d_expected = _bce(D0(real), 1.0) + _bce(D0(G0(z).detach()), 0.0)
+    d_grads = torch.autograd.grad(d_expected, list(D0.parameters()))
+    steps, g_expected = [], {}
+
+    def at_d_step():
+        steps.append("d")
+        assert steps == ["d"], "d_optimizer.step() ran twice: G's update must step g_optimizer, not d_optimizer"
+        assert all(p.grad is None or (p.grad == stale).all() or not p.grad.any() for p in G.parameters()), \
+            "D's update changed G's gradients: detach the fakes D judges (D(fake_images.detach())), so " \
+            "D's loss does not backpropagate into G"
+        assert all(p.grad is None or p.grad.abs().max() < stale / 2 for p in D.parameters()), \
+            "D's gradients still hold the previous step's: call d_optimizer.zero_grad() before d_loss.backward()"
+        assert not _empty(D), \
+            "D's gradients are empty at d_optimizer.step(): call d_loss.backward() between zero_grad() and step()"
+        assert _grads_like(D, d_grads), \
+            "D's gradients are not those of real_loss(D(real)) + fake_loss(D(G(z).detach())): check " \
+            "real_loss and fake_loss, and use the real images and z passed in"
+
+    def at_g_step():
+        steps.append("g")
+        assert steps == ["d", "g"], ("g_optimizer stepped before d_optimizer: update D first, then G against it"
+                                     if steps == ["g"] else "g_optimizer.step() ran twice")
+        # G's loss as it should be, against the D just updated: real_loss(D(G(z))), the non-saturating loss
+        D1, G1 = copy.deepcopy(D), copy.deepcopy(G)
+        fake_logits = D1(G1(z))
+        g_expected["loss"] = _bce(fake_logits, 1.0)
+        expected = torch.autograd.grad(g_expected["loss"], list(G1.parameters()), retain_graph=True)
+        wrong_label = torch.autograd.grad(_bce(fake_logits, 0.0), list(G1.parameters()))
+        assert not any(p.grad is not None and p.grad.abs().max() > stale / 2 for p in G.parameters()), \
+            "G's gradients still hold the previous step's: call g_optimizer.zero_grad() before g_loss.backward()"
+        assert not _empty(G), "G's gradients are empty at g_optimizer.step(): G's loss must reach G, so do not " \
+                              "detach the fakes in G's update, and call g_loss.backward() before step()"
+        assert not _grads_like(G, wrong_label, scales=(1.0,)), \
+            "G's loss labels its fakes fake: G wants D to call them real, g_loss = real_loss(D(fake_images))"
+        assert _grads_like(G, expected, scales=(1.0,)), \
+            "G's gradients are not those of real_loss(D(G(z))) with the D just updated: recompute D's verdict " \
+            "on the fakes after d_optimizer.step(), and use the z passed in"
+
+    d_opt, g_opt = _WatchedAdam(D.parameters(), at_d_step), _WatchedAdam(G.parameters(), at_g_step)
+    result = train_step(real, D, G, d_opt, g_opt, z)
+    assert result is not None, "train_step should return {'d_loss': ..., 'g_loss': ...}"
+    assert steps, "neither optimizer stepped: call d_optimizer.step() and g_optimizer.step()"
+    assert steps == ["d", "g"], "g_optimizer.step() never ran: after g_loss.backward(), call g_optimizer.step()"
+    if isinstance(result, dict):
+        assert {"d_loss", "g_loss"} <= set(result), f"train_step returned keys {sorted(result)}; expected d_loss, g_loss"
+        d_loss, g_loss = float(result["d_loss"]), float(result["g_loss"])
+    else:
+        d_loss, g_loss = map(float, result)
+    assert any(math.isclose(d_loss, s * d_expected.item(), rel_tol=1e-4) for s in (1.0, 0.5)), \
+        f"train_step's d_loss is {d_loss:.5f}, expected {d_expected.item():.5f}: return D's loss of this step"
+    assert math.isclose(g_loss, g_expected["loss"].item(), rel_tol=1e-4), \
+        f"train_step's g_loss is {g_loss:.5f}, expected {g_expected['loss'].item():.5f}: return G's loss of this step"
+    _passed("train_step: D on real and detached fakes, then G against the updated D, each from zeroed gradients")
 
 
 # ------------------------------------------------------------------ skin-tone audit
@@ -295,6 +496,11 @@ def test_optimizers():
     check_optimizers(*make_optimizers(cfg, D, G), D, G)
 
 
+def test_train_step():
+    from facegan.step import train_step
+    check_train_step(train_step)
+
+
 def test_ita():
     from facegan.tone import ita_degrees
     check_ita(ita_degrees)
@@ -366,6 +572,7 @@ def test_checks_catch_mistakes():
         check_sorted_gap(lambda a, b: (a - b).abs().mean())  # pairs by position, not by quantile
     with pytest.raises(AssertionError):
         check_sorted_gap(lambda a, b: (a.mean() - b.mean()).abs())  # compares means, not distributions
+    _check_classic_mistakes()
     from facegan.models import Generator, split_latent
     deaf = Generator(z_size=16, conv_dim=8, image_size=32, n_classes=6)
     with torch.no_grad():
@@ -376,3 +583,92 @@ def test_checks_catch_mistakes():
     with pytest.raises(AssertionError):
         check_conditional_generator(Generator(z_size=16, conv_dim=8, image_size=32, n_classes=6), halves)
     assert real_loss  # the library's real loss is what test_losses checks
+
+
+def _edited(base, edit):
+    """A subclass of a net class whose instances `edit(net)` changes after construction."""
+    class Edited(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            edit(self)
+    return Edited
+
+
+def _good_step(real, D, G, d_opt, g_opt, z, detach=True, zero=True, g_opt_for_g=True, g_label=1.0):
+    """The course's training step, with a switch for each classic mistake."""
+    fake = G(z)
+    if zero:
+        d_opt.zero_grad()
+    d_loss = _bce(D(real), 1.0) + _bce(D(fake.detach() if detach else fake), 0.0)
+    d_loss.backward()
+    d_opt.step()
+    opt = g_opt if g_opt_for_g else d_opt
+    if zero:
+        opt.zero_grad()
+        g_opt.zero_grad()
+    g_loss = _bce(D(G(z)), g_label)
+    g_loss.backward()
+    opt.step()
+    return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+
+def _check_classic_mistakes():
+    """Each classic mistake fails its check with a hint that names the fix."""
+    import pytest
+
+    from facegan.models import Discriminator, Generator
+
+    class SigmoidD(Discriminator):  # probabilities, not logits
+        def forward(self, x):
+            return torch.sigmoid(super().forward(x))
+
+    check_train_step(_good_step)  # the switches are off: the plain step passes
+    mistakes = [  # (the check on the mistake, a phrase its hint must hold)
+        (lambda: check_scale(lambda x, feature_range=(-1, 1): x), r"still in \[0, 1\]"),
+        (lambda: check_scale(lambda x, feature_range=(-1, 1): x * 2 - 1), "feature_range"),
+        (lambda: check_discriminator(SigmoidD), "applies a sigmoid"),
+        (lambda: check_discriminator(_edited(Discriminator, _pool_instead_of_stride)), "stride-2"),
+        (lambda: check_discriminator(_edited(Discriminator, lambda D: D.features.insert(1, nn.BatchNorm2d(
+            D.features[0].out_channels)))), "first block has BatchNorm"),
+        (lambda: check_discriminator(_edited(Discriminator, _batchnorm_after_activation)), "right after each"),
+        (lambda: check_generator(_edited(Generator, lambda G: G.net.insert(len(G.net) - 1, nn.BatchNorm2d(3)))),
+         "after its last layer"),
+        (lambda: check_generator(_edited(Generator, _no_tanh)), "tanh"),
+        (lambda: check_losses(lambda x, smooth=False: F.binary_cross_entropy_with_logits(
+            torch.sigmoid(x), torch.full_like(x, 0.9 if smooth else 1.0)), lambda x: _bce(x, 0.0)),
+         "sigmoid before BCE with logits"),
+        (lambda: check_losses(lambda x, smooth=False: F.binary_cross_entropy(x.clamp(0, 1), torch.ones_like(x)),
+                              lambda x: _bce(x, 0.0)), "BCEWithLogitsLoss"),
+        (lambda: check_losses(lambda x, smooth=False: _bce(x, 0.0), lambda x: _bce(x, 1.0)), "swapped"),
+        (lambda: check_losses(lambda x, smooth=False: _bce(x, 1.0), lambda x: _bce(x, 0.0)), "0.9"),
+        (lambda: check_optimizers(*_adams(betas=(0.9, 0.999))), r"betas=\(0.5, 0.999\)"),
+        (lambda: check_optimizers(*_adams(lr=1e-3)), "0.0002"),
+        (lambda: check_train_step(lambda *a: _good_step(*a, detach=False)), "detach"),
+        (lambda: check_train_step(lambda *a: _good_step(*a, zero=False)), "zero_grad"),
+        (lambda: check_train_step(lambda *a: _good_step(*a, g_opt_for_g=False)), "must step g_optimizer"),
+        (lambda: check_train_step(lambda *a: _good_step(*a, g_label=0.0)), "labels its fakes fake"),
+    ]
+    for check, hint in mistakes:
+        with pytest.raises(AssertionError, match=hint):
+            check()
+
+
+def _pool_instead_of_stride(D):
+    """The first block's stride-2 convolution as a stride-1 one followed by max pooling."""
+    out = D.features[0].out_channels
+    D.features[0] = nn.Conv2d(3, out, 3, 1, 1)
+    D.features.insert(2, nn.MaxPool2d(2))
+
+
+def _no_tanh(G):
+    del G.net[-1]
+
+
+def _batchnorm_after_activation(D):
+    D.features[3], D.features[4] = D.features[4], D.features[3]  # conv -> LeakyReLU -> BatchNorm
+
+
+def _adams(**options):
+    D, G = nn.Linear(2, 1), nn.Linear(1, 2)
+    options = {"lr": 2e-4, "betas": (0.5, 0.999), **options}
+    return torch.optim.Adam(D.parameters(), **options), torch.optim.Adam(G.parameters(), **options), D, G

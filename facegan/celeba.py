@@ -37,9 +37,9 @@ import zlib
 from pathlib import Path
 
 from PIL import Image
-from tqdm import tqdm
 
 from .atomic import atomic_open, atomic_write_text
+from .bars import progress_bar
 from .config import IMAGE_EXTENSIONS
 from .errors import DataError
 
@@ -460,7 +460,7 @@ def _copy_body(response, out, bar, chunk_size):
 
 def _stream_to_part(response, part: Path, start, total, chunk_size, progress) -> None:
     mode = "ab" if start else "wb"
-    bar = tqdm(total=total, initial=start, unit="B", unit_scale=True,
+    bar = progress_bar(total=total, initial=start, unit="B", unit_scale=True,
                unit_divisor=1024, desc=part.name.removesuffix(".part"), disable=not progress)
     with open(part, mode) as out, bar:
         reason = _copy_body(response, out, bar, chunk_size)
@@ -696,7 +696,7 @@ def prepare_celeba(src, dst, size=64, quality=95, progress=True) -> dict:
     counts = dict.fromkeys(("written", "skipped_existing", "unreadable", "too_small"), 0)
     with _disk_errors(dst):
         dst.mkdir(parents=True, exist_ok=True)
-        for path in tqdm(_source_files(src, dst), unit="img", desc="cropping faces",
+        for path in progress_bar(_source_files(src, dst), unit="img", desc="cropping faces",
                          disable=not progress):
             counts[_prepare_one(path, dst / f"{path.stem}.jpg", size, quality)] += 1
     print(f"prepare_celeba: {counts['written']} written, {counts['skipped_existing']} "

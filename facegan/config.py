@@ -25,7 +25,9 @@ IMAGE_SIZES = (32, 64, 128)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")  # what counts as an image in a data folder
 DATASETS = ("synthetic", "celeba", "folder")
 LOSSES = ("bce", "ls", "hinge", "wgan", "rpgan")
-ARCHS = ("dcgan", "resnet")  # the DCGAN paper's nets, or R3GAN-style residual nets (facegan/resnets.py)
+ARCHS = ("dcgan", "resnet", "udacity", "keras")  # the DCGAN paper's nets, R3GAN-style residual nets
+# (facegan/resnets.py), or the seed projects' own: the course's reference nets and a Keras model (facegan/archs.py)
+INITS = ("normal", "xavier", "kaiming", "orthogonal")  # weight init schemes (facegan/models.py init_weights)
 D_NORMS = ("batch", "spectral", "none")
 LR_DECAYS = ("none", "linear", "cosine")
 AUGMENTS = ("color", "translation", "cutout")  # DiffAugment's policies (facegan/augment.py)
@@ -125,9 +127,15 @@ class TrainConfig:
     synthetic_n: int = opt(4096, "how many procedural faces to draw for data=synthetic", DATA, POSITIVE)
     cache_dir: str = opt("data/cache", "decoded uint8 arrays of image folders live here", DATA)
     hflip: bool = opt(True, "random horizontal flips: faces are left-right symmetric", DATA)
+    epoch_images: int = opt(0, "images drawn for each epoch, a fresh random subset per (seed, epoch) (sooner "
+                               "results on a large set); 0: the whole set", DATA, NON_NEGATIVE_OFF)
 
     arch: str = opt("dcgan", "dcgan (the paper's strided convolutions, BatchNorm) | resnet (R3GAN-style residual "
-                             "nets without normalisation; needs --d-norm none)", MODELS, Choice(ARCHS))
+                             "nets without normalisation; needs --d-norm none) | udacity (the course's reference "
+                             "nets: 3 strided convolutions and a dense layer each; 32 px, conv_dim 32 as the seed "
+                             "projects had them) | keras (a seed project's Keras model at 128 px: a dense G, a D of "
+                             "2 convolutions with dropout 0.3 unless --d-dropout; needs --d-norm none or spectral)",
+                    MODELS, Choice(ARCHS))
     mbstd: bool = opt(False, "resnet: a minibatch standard-deviation feature in D (Karras et al. 2018)", MODELS)
     z_size: int = opt(100, "length of the latent vector z", MODELS, POSITIVE)
     conv_dim: int = opt(64, "width of the first D layer / last G layer", MODELS, POSITIVE)
@@ -137,6 +145,17 @@ class TrainConfig:
                            Range(0, 1, high_open=True))
     d_norm: str = opt("batch", "D's normalisation: batch | spectral (spectral norm, no BatchNorm) | none",
                       MODELS, Choice(D_NORMS))
+    grow_from: int = opt(0, "progressive growing (Karras et al. 2018, facegan/progressive.py): train at this size "
+                            "first (8, 16 or 32, below image_size), then double up to image_size, fading each new "
+                            "block in; 0 turns it off", MODELS, Choice((0, 8, 16, 32)))
+    grow_share: float = opt(0.5, "grow_from: the share of the run spent growing, one phase per doubling (train, "
+                                 "then fade the next size in); the rest trains at image_size", MODELS,
+                            Range(0, 1, low_open=True))
+    init: str = opt("normal", "weight init: normal (the DCGAN paper's N(0, 0.02)) | xavier (Glorot) | kaiming "
+                              "(He, fan-in, ReLU gain) | orthogonal; BatchNorm scales start ~N(1, 0.02) in all",
+                    MODELS, Choice(INITS))
+    leak: float = opt(0.2, "negative slope of D's leaky ReLUs (0.2 is the DCGAN paper's)", MODELS,
+                      Range(0, 1, high_open=True))
 
     balance: str = opt("none", "none | tone: draw training images inversely to the share of their "
                                "skin-tone (ITA) category, so rare tones are seen as often as common ones",
@@ -182,6 +201,8 @@ class TrainConfig:
     schedule: str = opt("fixed", "fixed k:1 | decay (k -> 1 over training) | gated (skip D when it wins)",
                         SCHEDULE, Choice(SCHEDULES))
     d_steps: int = opt(1, "k: D updates per G update", SCHEDULE, POSITIVE)
+    g_steps: int = opt(1, "k: G updates per D update, each on a fresh z (fixed, or decaying to 1:1 with "
+                          "--schedule decay)", SCHEDULE, Range(1, 16))
     d_acc_gate: float = opt(0.8, "gated: D trains only while its accuracy is below this", SCHEDULE, Range(0.5, 1))
 
     fast: bool = opt(True, "channels_last, foreach/fused Adam, cudnn.benchmark, dataset resident on the GPU",
@@ -209,6 +230,9 @@ class TrainConfig:
                           RUN, NON_NEGATIVE_OFF, resumable=True)
     eval_n: int = opt(500, "real and generated images per evaluation (FID needs thousands to compare runs)",
                       RUN, Range(2, note="an evaluation needs at least 2 images"), resumable=True)
+    early_stop: int = opt(0, "with --eval-every: end the run after this many evaluations without a new best "
+                             "FID (checkpoints/best.pt keeps the best); 0: never", RUN, NON_NEGATIVE_OFF,
+                          resumable=True)
     keep_checkpoints: int = opt(2, "per-epoch snapshots kept besides latest.pt", RUN, Range(0), resumable=True)
     tensorboard: bool = opt(False, "also log losses, sample grids and FID to RUN_DIR/tensorboard "
                                    "(needs: pip install tensorboard)", RUN, resumable=True)
@@ -283,8 +307,34 @@ def validate(cfg: TrainConfig) -> None:
         for name, off in (("condition", "none"), ("extra_layers", 0), ("d_dropout", 0.0)):
             _check(getattr(cfg, name) == off, f"arch='resnet': {name}={getattr(cfg, name)!r} is a DCGAN option; "
                                               f"drop it (or use --arch dcgan)")
+        for name, default in (("init", "normal"), ("leak", 0.2)):
+            _check(getattr(cfg, name) == default, f"arch='resnet': {name}={getattr(cfg, name)!r} is not used: "
+                                                  f"its nets have their own init and slope; drop --{name}")
+    if cfg.arch in ("udacity", "keras"):
+        for name, off in (("condition", "none"), ("extra_layers", 0)):
+            _check(getattr(cfg, name) == off, f"arch={cfg.arch!r}: {name}={getattr(cfg, name)!r} is a DCGAN "
+                                              f"option; drop it (or use --arch dcgan)")
+    _check(cfg.arch != "udacity" or cfg.d_dropout == 0, f"arch='udacity': d_dropout={cfg.d_dropout!r}: the "
+                                                        f"course's D has no dropout; drop it (or use --arch keras)")
+    _check(cfg.arch != "keras" or cfg.d_norm != "batch", "arch='keras': its D has no BatchNorm; add --d-norm none "
+                                                         "(or spectral)")
+    _check(cfg.d_steps == 1 or cfg.g_steps == 1, f"d_steps={cfg.d_steps} and g_steps={cfg.g_steps}: one side "
+                                                 f"trains more often than the other; set one of them to 1")
+    _check(cfg.g_steps == 1 or cfg.schedule != "gated", "schedule='gated' decides D's updates from its "
+                                                       "accuracy; drop --g-steps or use --schedule fixed")
+    _check(not cfg.early_stop or cfg.eval_every, f"early_stop={cfg.early_stop} counts evaluations; "
+                                                 f"add --eval-every N")
     _check(not cfg.mbstd or cfg.arch == "resnet", "mbstd=True: the minibatch-std feature is in the resnet D; "
                                                   "add --arch resnet or drop --mbstd")
+    if cfg.grow_from:  # progressive growing (facegan/progressive.py) grows the plain DCGAN nets
+        grown = f"grow_from={cfg.grow_from}:"
+        _check(cfg.grow_from < cfg.image_size, f"{grown} growing starts below image_size={cfg.image_size}; "
+                                               f"use a smaller --grow-from or a larger --image-size")
+        _check(cfg.arch == "dcgan", f"{grown} progressive growing is built for the DCGAN nets; add --arch dcgan "
+                                    f"or drop --grow-from")
+        for name, off in (("condition", "none"), ("extra_layers", 0)):
+            _check(getattr(cfg, name) == off, f"{grown} the growing nets have no {name}={getattr(cfg, name)!r}; "
+                                              f"drop --{name.replace('_', '-')} or --grow-from")
 
 
 # Named configs. The course recipe is the notebook's; demo fits a 2-core CPU in minutes.

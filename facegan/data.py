@@ -151,10 +151,10 @@ def folder_fingerprint(files: list[Path], root: Path, image_size: int) -> str:
 
 def _decode_all(files: list[Path], image_size: int, out: np.ndarray, progress: bool) -> int:
     """Decode files into out; returns how many were kept (unreadable ones are skipped)."""
-    from tqdm import tqdm  # plain text bars: also fine in notebooks without ipywidgets
+    from .bars import progress_bar
 
     kept = 0
-    for p in tqdm(files, desc="decoding images", unit="img", disable=not progress, leave=False):
+    for p in progress_bar(files, desc="decoding images", unit="img", disable=not progress, leave=False):
         try:
             out[kept] = load_rgb(p, image_size)
             kept += 1
@@ -234,12 +234,13 @@ class FaceBatches:
     def __init__(self, images: np.ndarray, batch_size: int, seed: int = 0, hflip: bool = True,
                  device: torch.device | str = "cpu", channels_last: bool = False,
                  rank: int = 0, world_size: int = 1, weights: np.ndarray | None = None,
-                 labels: np.ndarray | None = None):
+                 labels: np.ndarray | None = None, epoch_images: int = 0):
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise DataError(f"expected a (N, S, S, 3) uint8 array, got {images.shape} {images.dtype}")
         if len(images) < batch_size * world_size:
             raise DataError(f"the dataset has {len(images)} images, fewer than batch_size="
                             f"{batch_size} x {world_size} process(es); lower --batch-size or add images")
+        _check_epoch_images(epoch_images, len(images), batch_size * world_size, weights is not None)
         self.device = torch.device(device)
         # A read-only memmap is copied into RAM once; an in-memory array is used as is.
         self.images = torch.from_numpy(np.require(images, requirements=["C", "W"]))
@@ -252,10 +253,12 @@ class FaceBatches:
         self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
         # Class labels (conditional training) travel with their images through every shuffle.
         self.labels = None if labels is None else torch.as_tensor(labels, dtype=torch.long).to(self.images.device)
+        # A random subset of this many images per epoch (0: all), drawn anew each (seed, epoch).
+        self.per_epoch = epoch_images or len(images)
 
     def __len__(self) -> int:
         # Whole batches of this rank's shard: a ragged last batch would skew BatchNorm's statistics.
-        return len(self.images) // self.world_size // self.batch_size
+        return self.per_epoch // self.world_size // self.batch_size
 
     def epoch(self, epoch: int, start: int = 0):
         """The epoch's batches from batch `start` on (a resumed run skips those already done)."""
@@ -279,9 +282,20 @@ class FaceBatches:
             yield x, None if self.labels is None else self.labels[idx].to(self.device, non_blocking=True)
 
     def _order(self, g: torch.Generator) -> torch.Tensor:
+        """The epoch's image indices: a permutation (or its first per_epoch entries, a subset
+        without repeats), or per_epoch weighted draws with replacement when balancing."""
         if self.weights is None:
-            return torch.randperm(len(self.images), generator=g)
-        return torch.multinomial(self.weights, len(self.images), replacement=True, generator=g)
+            return torch.randperm(len(self.images), generator=g)[:self.per_epoch]
+        return torch.multinomial(self.weights, self.per_epoch, replacement=True, generator=g)
+
+
+def _check_epoch_images(n: int, available: int, step_images: int, weighted: bool) -> None:
+    if n and n < step_images:
+        raise DataError(f"epoch_images={n} is fewer than one step's {step_images} images; raise --epoch-images "
+                        f"or lower --batch-size")
+    if n > available and not weighted:
+        raise DataError(f"epoch_images={n} exceeds the {available} training images; lower --epoch-images "
+                        f"(or 0 for all of them)")
 
 
 def tone_categories(images: np.ndarray) -> np.ndarray:
@@ -347,7 +361,7 @@ def training_batches(cfg, images: np.ndarray, device: torch.device, dist, log=pr
     """This rank's batches of the training images, drawn as the config says."""
     return FaceBatches(images, cfg.batch_size, cfg.seed, cfg.hflip, device, channels_last=cfg.fast,
                        weights=balance_weights(cfg, images, log), labels=condition_labels(cfg, images),
-                       rank=dist.rank, world_size=dist.world_size)
+                       rank=dist.rank, world_size=dist.world_size, epoch_images=cfg.epoch_images)
 
 
 def training_images(cfg, progress: bool = True, log=print) -> np.ndarray:

@@ -89,7 +89,7 @@ def inception_features(images: np.ndarray, batch_size: int = 50, device: str = "
     (CUDA, CPUs with AVX512-BF16 or AMX), else in fp32. On the CPU that is 1.7x faster and
     moves FID by under 0.5 (bench/inception_bf16.py: 0.04, 0.01 and 0.31 at FIDs of 16, 28
     and 274), far below the spread between two training seeds."""
-    from tqdm import tqdm
+    from .bars import progress_bar
 
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
         raise MetricsError(f"expected (N, H, W, 3) uint8 images, got {images.shape} {images.dtype}")
@@ -97,7 +97,7 @@ def inception_features(images: np.ndarray, batch_size: int = 50, device: str = "
     net = load_inception(str(weights or inception_weights_path()), device)
     bf16 = features_in_bf16(device, bf16)
     out = np.empty((len(images), FEATURE_DIM), np.float64)
-    for start in tqdm(range(0, len(images), batch_size), desc="inception features", unit="batch",
+    for start in progress_bar(range(0, len(images), batch_size), desc="inception features", unit="batch",
                       disable=not progress, leave=False):
         x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
         x = x.permute(0, 3, 1, 2).float()

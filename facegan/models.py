@@ -17,7 +17,9 @@ import math
 import torch
 from torch import nn
 
+from .archs import KERAS_DROPOUT, KerasDiscriminator, KerasGenerator, UdacityDiscriminator, UdacityGenerator
 from .config import D_NORMS, IMAGE_SIZES, TONE_CATEGORIES
+from .progressive import ProgressiveDiscriminator, ProgressiveGenerator
 from .resnets import ResDiscriminator, ResGenerator
 
 
@@ -35,7 +37,7 @@ class Discriminator(nn.Module):
     """
 
     def __init__(self, conv_dim: int = 64, image_size: int = 64, dropout: float = 0.0,
-                 norm: str = "batch", extra_layers: int = 0, n_classes: int = 0):
+                 norm: str = "batch", extra_layers: int = 0, n_classes: int = 0, leak: float = 0.2):
         super().__init__()
         if norm not in D_NORMS:
             raise ValueError(f"norm={norm!r}: choose one of {D_NORMS}")
@@ -53,11 +55,11 @@ class Discriminator(nn.Module):
             layers.append(conv(nn.Conv2d(in_ch, out_ch, 4, 2, 1, bias=(i == 0 or not batch_norm))))
             if i > 0 and batch_norm:
                 layers.append(nn.BatchNorm2d(out_ch))
-            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            layers.append(nn.LeakyReLU(leak, inplace=True))  # --leak; 0.2 is the paper's
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             if i == 0:
-                layers += _extra_blocks(out_ch, extra_layers, conv, batch_norm, nn.LeakyReLU(0.2, inplace=True))
+                layers += _extra_blocks(out_ch, extra_layers, conv, batch_norm, nn.LeakyReLU(leak, inplace=True))
             in_ch = out_ch
         # 64 px: (3,64,64) -> (64,32,32) -> (128,16,16) -> (256,8,8) -> (512,4,4)
         self.features = nn.Sequential(*layers)
@@ -176,27 +178,91 @@ def weights_init_normal(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
+def _stored_weight(m: nn.Module) -> torch.Tensor:
+    """The weight to draw: under spectral norm the stored one, since `m.weight` is then
+    recomputed from it on every access and drawing into it would change nothing."""
+    parametrized = getattr(m, "parametrizations", None)
+    return parametrized.weight.original if parametrized is not None and "weight" in parametrized else m.weight
+
+
+def _kaiming(w: torch.Tensor, m: nn.Module) -> None:
+    # torch reads a transposed convolution's weight (in, out, k, k) as a convolution's
+    # (out, in, k, k), so there its "fan_out" is the fan-in: input channels x kernel.
+    mode = "fan_out" if isinstance(m, nn.ConvTranspose2d) else "fan_in"
+    nn.init.kaiming_normal_(w, mode=mode, nonlinearity="relu")
+
+
+# --init's schemes besides normal, for conv, linear and embedding weights. Fans are torch's:
+# (in channels) x (kernel area) in, (out channels) x (kernel area) out.
+_INIT_SCHEMES = {
+    # N(0, 2 / (fan_in + fan_out)): keeps activations and gradients alike in scale (Glorot & Bengio 2010)
+    "xavier": lambda w, m: nn.init.xavier_normal_(w),
+    # N(0, 2 / fan_in): ReLU's gain, as G uses ReLU; D's leaky slope of 0.2 would change it by 2% (He et al. 2015)
+    "kaiming": _kaiming,
+    # the weight, flattened to (out, rest), has orthonormal rows or columns (Saxe et al. 2014)
+    "orthogonal": lambda w, m: nn.init.orthogonal_(w),
+}
+
+
+def init_weights(module: nn.Module, scheme: str = "normal") -> None:
+    """Initialise a net by an --init scheme. normal is `weights_init_normal`, the DCGAN paper's
+    N(0, 0.02); the others draw conv, linear and embedding weights by their rule above. In
+    every scheme BatchNorm scales start ~ N(1, 0.02) (near the identity) and all biases at 0."""
+    if scheme == "normal":
+        module.apply(weights_init_normal)
+        return
+    if scheme not in _INIT_SCHEMES:
+        raise ValueError(f"init={scheme!r}: choose one of normal, {', '.join(_INIT_SCHEMES)}")
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+            _INIT_SCHEMES[scheme](_stored_weight(m), m)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            weights_init_normal(m)
+
+
 def n_classes(cfg) -> int:
     """How many classes the nets are conditioned on: the ITA categories for condition="tone"."""
     return len(TONE_CATEGORIES) if cfg.condition == "tone" else 0
 
 
 def build_generator(cfg) -> nn.Module:
-    """G for a TrainConfig, before any DCGAN init (a checkpoint or weights_init_normal fills it)."""
+    """G for a TrainConfig, before any init (a checkpoint or init_weights fills it)."""
+    if cfg.grow_from:  # progressive growing; built outside training it stands at full size
+        return ProgressiveGenerator(cfg.z_size, cfg.conv_dim, cfg.image_size, cfg.grow_from)
     if cfg.arch == "resnet":
         return ResGenerator(cfg.z_size, cfg.conv_dim, cfg.image_size)
+    if cfg.arch == "udacity":
+        return UdacityGenerator(cfg.z_size, cfg.conv_dim, cfg.image_size)
+    if cfg.arch == "keras":
+        return KerasGenerator(cfg.z_size, cfg.conv_dim, cfg.image_size)
     return Generator(cfg.z_size, cfg.conv_dim, cfg.image_size, cfg.extra_layers, n_classes(cfg))
 
 
+def _build_discriminator(cfg) -> nn.Module:
+    if cfg.arch == "udacity":
+        return UdacityDiscriminator(cfg.conv_dim, cfg.image_size, cfg.d_norm, cfg.leak)
+    if cfg.arch == "keras":  # dropout is part of the Keras D: --d-dropout 0 keeps its own rate
+        return KerasDiscriminator(cfg.conv_dim, cfg.image_size, cfg.d_dropout or KERAS_DROPOUT, cfg.d_norm, cfg.leak)
+    return Discriminator(cfg.conv_dim, cfg.image_size, cfg.d_dropout, cfg.d_norm, cfg.extra_layers, n_classes(cfg),
+                         cfg.leak)
+
+
 def build_models(cfg) -> tuple[nn.Module, nn.Module]:
-    """D and G for a TrainConfig: the DCGAN nets initialised with weights_init_normal, or the
-    residual nets with their own (fix-up) initialisation."""
+    """D and G for a TrainConfig: the DCGAN, udacity or keras nets initialised by --init, or
+    the residual nets with their own (fix-up) initialisation."""
+    if cfg.grow_from:  # progressive growing of the DCGAN nets (facegan/progressive.py)
+        D = ProgressiveDiscriminator(cfg.conv_dim, cfg.image_size, cfg.grow_from, cfg.d_dropout, cfg.d_norm, cfg.leak)
+        G = build_generator(cfg)
+        init_weights(D, cfg.init)
+        init_weights(G, cfg.init)
+        return D, G
     if cfg.arch == "resnet":
         return ResDiscriminator(cfg.conv_dim, cfg.image_size, cfg.mbstd), build_generator(cfg)
-    D = Discriminator(cfg.conv_dim, cfg.image_size, cfg.d_dropout, cfg.d_norm, cfg.extra_layers, n_classes(cfg))
-    G = build_generator(cfg)
-    D.apply(weights_init_normal)
-    G.apply(weights_init_normal)
+    D, G = _build_discriminator(cfg), build_generator(cfg)  # D first: the order draws were made in before
+    init_weights(D, cfg.init)
+    init_weights(G, cfg.init)
     return D, G
 
 

@@ -104,12 +104,13 @@ class Recorder:
         self.bar = None
         self.started = time.time()
         self.deadline = self.started + 60 * cfg.minutes if cfg.minutes else None
+        self.best = BestSnapshot(self.run_dir / "checkpoints")
 
     # ------------------------------------------------------------ start and end
 
     def begin(self, state: RunState, resumed: bool) -> None:
         """Set up the run folder (a fresh one, or the resumed one cut back to the checkpoint)."""
-        from tqdm import tqdm  # plain text bars: also fine in notebooks without ipywidgets
+        from .bars import progress_bar
 
         self.log(precision_note(self.device, self.cfg.amp))
         if self.dist.enabled:
@@ -120,12 +121,14 @@ class Recorder:
         if self.dist.is_main:
             if resumed:
                 truncate_metrics(self.run_dir / "metrics.jsonl", state.step)
+                self.best.recall(read_metrics(self.run_dir / "metrics.jsonl"))
             else:
                 (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
+                self.best.path.unlink(missing_ok=True)
                 save_png(self.run_dir / "samples" / "reals.png", image_grid(np.asarray(self.images[:64])), upscale=2)
             self.cfg.save(self.run_dir / "config.json")
             self.runlog = RunLog(self.run_dir, self.cfg.tensorboard)
-        self.bar = tqdm(total=self.total_steps, initial=state.step, disable=not self.progress, unit="step",
+        self.bar = progress_bar(total=self.total_steps, initial=state.step, disable=not self.progress, unit="step",
                         dynamic_ncols=True)
 
     def _say_resumed(self, state: RunState) -> None:
@@ -144,7 +147,9 @@ class Recorder:
         self.bar.close()
         if self.runlog is not None:
             self.runlog.close()
-        return {"run_dir": str(self.run_dir), "epochs": state.epoch, "steps": state.step,
+        best = {} if self.best.epoch is None else {"best": {"epoch": self.best.epoch, "fid": self.best.fid,
+                                                             "checkpoint": str(self.best.path)}}
+        return {"run_dir": str(self.run_dir), "epochs": state.epoch, "steps": state.step, **best,
                 "weights_sha1": weights_fingerprint(*models),
                 "images_seen": state.images_seen, "seconds": round(time.time() - self.started, 1),
                 "grid": str(self.run_dir / "samples" / f"epoch_{len(state.samples):03d}.png"),
@@ -196,8 +201,9 @@ class Recorder:
         row = {"step": state.step, "epoch": state.epoch_of_last_step, "images": state.images_seen,
                "time": round(time.time() - self.started, 2), **{k: round(v, 5) for k, v in stats.items()}}
         left = {} if self.deadline is None else {"left": _clock(self.deadline - time.time())}
+        # refresh=False: the next step redraws it; forcing a redraw would add a line to a log file
         self.bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row.get('g_loss', float('nan')):.3f}",
-                             acc=f"{row['d_acc']:.2f}", **left)
+                             acc=f"{row['d_acc']:.2f}", **left, refresh=False)
         if self.dist.is_main:
             self.runlog.append(row)
             self._warn(self.monitor.observe_losses(row), state.step)
@@ -226,6 +232,14 @@ class Recorder:
             write_report(self.run_dir)
         self.dist.barrier()
 
+    def plateaued(self) -> bool:
+        """--early-stop: true on every rank once that many evaluations brought no new best FID."""
+        done = bool(self.cfg.early_stop) and self.best.stale >= self.cfg.early_stop
+        if done and self.dist.is_main:
+            self.log(f"early stop: no better FID in {self.best.stale} evaluations; the best, {self.best.fid:.2f} "
+                     f"at epoch {self.best.epoch}, is in {self.best.path}")
+        return self.dist.any(done)
+
     def _write_samples(self, state: RunState) -> None:
         from .plots import plot_losses, save_figure
 
@@ -248,8 +262,43 @@ class Recorder:
                                     device=cfg.device, progress=self.progress)
         self.runlog.append({"step": state.step, "epoch": state.epoch, "images": state.images_seen,
                             "eval_n": scores["n"], **{k: round(scores[k], 6) for k in ("fid", "kid", "kid_std", "swd")}})
+        improved = self.best.observe(scores["fid"], state.epoch)
+        if improved:  # latest.pt holds exactly the weights just scored
+            self.best.keep(latest_checkpoint(self.run_dir))
         self.log(f"epoch {state.epoch}: FID {scores['fid']:.2f}  KID {scores['kid']:.4f}  "
-                 f"SWD {scores['swd']:.1f}  (n={scores['n']})")
+                 f"SWD {scores['swd']:.1f}  (n={scores['n']})" + ("  new best: checkpoints/best.pt" if improved else ""))
+
+
+class BestSnapshot:
+    """The snapshot with the lowest FID so far, kept as checkpoints/best.pt, and how many
+    evaluations have passed since it (for --early-stop). A resumed run recalls both from
+    metrics.jsonl, which holds every evaluation up to its checkpoint."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / "best.pt"
+        self.fid, self.epoch, self.stale = math.inf, None, 0
+
+    def observe(self, fid: float, epoch: int) -> bool:
+        if fid < self.fid:
+            self.fid, self.epoch, self.stale = fid, epoch, 0
+            return True
+        self.stale += 1
+        return False
+
+    def recall(self, rows: list[dict]) -> None:
+        for row in rows:
+            if "fid" in row:
+                self.observe(row["fid"], row["epoch"])
+
+    def keep(self, latest: Path) -> None:
+        """best.pt becomes a copy of `latest`, swapped in whole (a link when the disk allows)."""
+        partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        partial.unlink(missing_ok=True)
+        try:
+            os.link(latest, partial)
+        except OSError:
+            shutil.copyfile(latest, partial)
+        os.replace(partial, self.path)
 
 
 def _clock(seconds: float) -> str:

@@ -85,7 +85,8 @@ def _summary(rows: list[dict], samples: list) -> str:
         text += f", {losses[-1]['step']} steps, {losses[-1]['images']:,} images seen"
     if scores:
         best = min(scores, key=lambda r: r["fid"])
-        text += f", last FID {scores[-1]['fid']:.1f} (best {best['fid']:.1f} at epoch {best['epoch']})"
+        text += (f", last FID {scores[-1]['fid']:.1f} (best {best['fid']:.1f} at epoch {best['epoch']}, "
+                 f"kept in checkpoints/best.pt)")
     return text
 
 

@@ -1,13 +1,17 @@
 """When to update D and when to update G.
 
 The training step asks a schedule, once per batch, `plan(step, progress)` and gets back
-`(train_d, train_g)`, then shows it the step's statistics with `observe(stats)`. Only a
-schedule that needs D's accuracy reads it there (a device sync); the others ignore it.
-Three schedules cover what the course's improvement lists ask:
+`(train_d, g_updates)`: whether D trains on this batch, and how many G updates follow
+(0 skips G; more than 1 gives each a fresh z). It then shows the schedule the step's
+statistics with `observe(stats)`. Only a schedule that needs D's accuracy reads it there
+(a device sync); the others ignore it. Three schedules cover what the course's
+improvement lists ask:
 
-- FixedRatio(k):          k D updates (each on a fresh batch) per G update; k=1 is plain DCGAN.
-- DecayingRatio(k):       starts at k:1 and decays linearly to 1:1 over the run, so a
-                          strong early critic gives way to balanced updates.
+- FixedRatio(d, g):       d D updates (each on a fresh batch) per G update, or g G updates
+                          per D update; (1, 1) is plain DCGAN. The seed projects asked for
+                          both directions: "D once for every 5 G updates", "k D steps".
+- DecayingRatio(d, g):    starts at d:1 (or 1:g) and decays linearly to 1:1 over the run,
+                          so a strong early critic (or generator) gives way to balance.
 - AccuracyGate(max_acc):  G trains every batch; D trains only while its running accuracy
                           is below max_acc, so it cannot win outright and starve G.
 """
@@ -19,30 +23,30 @@ from .config import SCHEDULES
 
 
 class FixedRatio:
-    def __init__(self, k: int = 1):
-        self.k = k
+    def __init__(self, k: int = 1, g_steps: int = 1):
+        self.k, self.g_steps = k, g_steps
 
-    def plan(self, step: int, progress: float) -> tuple[bool, bool]:
-        return True, step % self.k == self.k - 1
+    def plan(self, step: int, progress: float) -> tuple[bool, int]:
+        return True, self.g_steps if step % self.k == self.k - 1 else 0
 
     def observe(self, stats: dict) -> None:
         pass
 
 
 class DecayingRatio:
-    def __init__(self, k: int = 5):
-        self.k = k
+    def __init__(self, k: int = 5, g_steps: int = 1):
+        self.k, self.g_steps = k, g_steps
         self._since_g = 0
 
     def current_k(self, progress: float) -> int:
-        return max(1, round(self.k - (self.k - 1) * min(max(progress, 0.0), 1.0)))
+        return _decayed(self.k, progress)
 
-    def plan(self, step: int, progress: float) -> tuple[bool, bool]:
+    def plan(self, step: int, progress: float) -> tuple[bool, int]:
         self._since_g += 1
         train_g = self._since_g >= self.current_k(progress)
         if train_g:
             self._since_g = 0
-        return True, train_g
+        return True, _decayed(self.g_steps, progress) if train_g else 0
 
     def observe(self, stats: dict) -> None:
         pass
@@ -61,8 +65,8 @@ class AccuracyGate:
         self.max_acc = max_acc
         self.d_acc = 0.5
 
-    def plan(self, step: int, progress: float) -> tuple[bool, bool]:
-        return self.d_acc < self.max_acc, True
+    def plan(self, step: int, progress: float) -> tuple[bool, int]:
+        return self.d_acc < self.max_acc, 1
 
     def observe(self, stats: dict) -> None:
         self.d_acc = 0.9 * self.d_acc + 0.1 * float(stats["d_acc"])
@@ -74,11 +78,16 @@ class AccuracyGate:
         self.d_acc = float(state["d_acc"])
 
 
+def _decayed(k: int, progress: float) -> int:
+    """k at the start, 1 at the end, linear in between (rounded)."""
+    return max(1, round(k - (k - 1) * min(max(progress, 0.0), 1.0)))
+
+
 def build_schedule(cfg):
     if cfg.schedule == "fixed":
-        return FixedRatio(cfg.d_steps)
+        return FixedRatio(cfg.d_steps, cfg.g_steps)
     if cfg.schedule == "decay":
-        return DecayingRatio(cfg.d_steps)
+        return DecayingRatio(cfg.d_steps, cfg.g_steps)
     if cfg.schedule == "gated":
         return AccuracyGate(cfg.d_acc_gate)
     raise ValueError(f"schedule={cfg.schedule!r}: choose one of {', '.join(SCHEDULES)}")

@@ -20,6 +20,7 @@ from .config import TrainConfig
 from .distributed import Dist
 from .ema import EMA
 from .models import build_models
+from .progressive import Growth
 from .schedules import build_schedule, lr_factor, set_learning_rates
 from .seeds import stream_seed
 
@@ -35,7 +36,7 @@ def make_optimizers(cfg: TrainConfig, D: nn.Module, G: nn.Module):
 def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, *, loss: str = "bce",
                real_target: float = 1.0, train_d: bool = True, train_g: bool = True,
                amp: bool = False, augment=None, d_penalty=None, g_penalty=None,
-               labels: torch.Tensor | None = None, step: int = 0) -> dict:
+               labels: torch.Tensor | None = None, step: int = 0, extra_z=()) -> dict:
     """One D update on (real, G(z)), then one G update that tries to fool the updated D.
 
     Returns detached 0-dim tensors (d_loss, d_acc, and g_loss when G was updated), left
@@ -49,6 +50,8 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, *, loss:
     adversarial part alone; the term is logged as g_penalty.
     `labels` (B,) are the real batch's classes for conditional nets; the fakes get the same
     ones, so both sides show D every class in the same proportions.
+    Each latent batch in `extra_z` gives one more G update after the first (G-heavy ratios,
+    `--g-steps`), each on its own fresh z against the same D.
     """
     augment = augment or (lambda x: x)
     autocast = torch.autocast(real.device.type, dtype=torch.bfloat16, enabled=amp)
@@ -74,24 +77,14 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, *, loss:
         d_opt.step()
 
     if train_g:
-        # Reuse the fake batch: the G forward is already done and its graph is intact.
-        # G needs gradients through D, not for D's weights: freezing D skips that work,
-        # and the plain module (not a DDP wrapper) runs it, as there is nothing to sync.
-        D_plain.requires_grad_(False)
-        try:
+        # The first G update reuses the fake batch: its forward is done and its graph intact.
+        g_update = partial(_g_update, real=real, D=D_plain, g_opt=g_opt, loss=loss, autocast=autocast,
+                           augment=augment, g_penalty=g_penalty, conditioned=conditioned)
+        g_loss, g_extra = g_update(fake)
+        for z_more in extra_z:
             with autocast:
-                g_logits = D_plain(augment(fake), *conditioned)
-                paired = None
-                if loss in losses.RELATIVISTIC:  # the updated D's verdict on the real partners
-                    with torch.no_grad():
-                        paired = D_plain(augment(real), *conditioned).float()
-            g_loss = losses.g_loss(g_logits.float(), loss, paired)
-            g_extra = g_penalty(fake.float(), real) if g_penalty is not None else None
-            g_opt.zero_grad(set_to_none=True)
-            (g_loss if g_extra is None else g_loss + g_extra).backward()
-            g_opt.step()
-        finally:
-            D_plain.requires_grad_(True)
+                fake_more = G(z_more, *conditioned)
+            g_loss, g_extra = g_update(fake_more)
     stats = {"d_loss": d_loss.detach(),
              "d_acc": losses.d_accuracy(real_logits.detach(), fake_logits.detach(), loss)}
     if train_g:
@@ -99,6 +92,28 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, *, loss:
         if g_extra is not None:
             stats["g_penalty"] = g_extra.detach()
     return stats
+
+
+def _g_update(fake: torch.Tensor, *, real, D, g_opt, loss: str, autocast, augment, g_penalty, conditioned):
+    """One G step on `fake` against the plain D module; returns (g_loss, g_penalty or None)."""
+    # G needs gradients through D, not for D's weights: freezing D skips that work, and
+    # the plain module (not a DDP wrapper) runs it, as there is nothing to sync.
+    D.requires_grad_(False)
+    try:
+        with autocast:
+            g_logits = D(augment(fake), *conditioned)
+            paired = None
+            if loss in losses.RELATIVISTIC:  # the updated D's verdict on the real partners
+                with torch.no_grad():
+                    paired = D(augment(real), *conditioned).float()
+        g_loss = losses.g_loss(g_logits.float(), loss, paired)
+        g_extra = g_penalty(fake.float(), real) if g_penalty is not None else None
+        g_opt.zero_grad(set_to_none=True)
+        (g_loss if g_extra is None else g_loss + g_extra).backward()
+        g_opt.step()
+    finally:
+        D.requires_grad_(True)
+    return g_loss, g_extra
 
 
 def make_d_penalty(cfg: TrainConfig):
@@ -144,9 +159,14 @@ class GAN:
     augmenter: Augmenter
 
     @classmethod
-    def build(cls, cfg: TrainConfig, device: torch.device, rank: int = 0) -> "GAN":
-        """Fresh nets (initialised from torch's global generator), optimizers and helpers."""
-        D, G = build_models(cfg)
+    def build(cls, cfg: TrainConfig, device: torch.device, rank: int = 0,
+              D: nn.Module | None = None, G: nn.Module | None = None) -> "GAN":
+        """Fresh nets (initialised from torch's global generator), optimizers and helpers.
+        A `D` or `G` passed in (the notebook's own nets) is used as it is, in place of the
+        config's; the optimizers and G_ema are then made over it."""
+        if D is None or G is None:
+            built_D, built_G = build_models(cfg)
+            D, G = (built_D if D is None else D), (built_G if G is None else G)
         D, G = accel.prepare_model(D, device, cfg.fast), accel.prepare_model(G, device, cfg.fast)
         d_opt, g_opt = make_optimizers(cfg, D, G)
         augmenter = Augmenter(cfg.augment, cfg.instance_noise, seed=stream_seed(cfg.seed, "augment", rank),
@@ -176,15 +196,20 @@ def make_step(cfg: TrainConfig, gan: GAN, dist: Dist):
                    d_penalty=make_d_penalty(cfg), g_penalty=make_g_penalty(cfg))
     base_lrs = [(gan.d_opt, cfg.lr_d), (gan.g_opt, cfg.lr_g)]
     augmenter = gan.augmenter if gan.augmenter.enabled else None
+    growth = Growth.for_run(cfg, dist)  # progressive growing: the nets' size and fade, from progress
 
     def step(real: torch.Tensor, labels, z: torch.Tensor, step: int, progress: float) -> dict:
-        train_d, train_g = gan.schedule.plan(step, progress)
+        if growth is not None:  # set before every step, so a resume continues exactly, even mid-fade
+            growth.apply(progress, gan.D, gan.G, gan.sampler)
+        train_d, g_updates = gan.schedule.plan(step, progress)
+        # The loop draws z for cfg.g_steps updates; a decaying ratio uses the first g_updates.
+        z, *extra_z = z.split(len(real))
         if cfg.lr_decay != "none":
             set_learning_rates(base_lrs, lr_factor(cfg.lr_decay, progress))
         augment = partial(augmenter, progress=progress) if augmenter is not None else None
-        stats = train_step(real, D, G, gan.d_opt, gan.g_opt, z, train_d=train_d, train_g=train_g,
-                           augment=augment, labels=labels, step=step, **options)
-        if gan.ema is not None and train_g:
+        stats = train_step(real, D, G, gan.d_opt, gan.g_opt, z, train_d=train_d, train_g=g_updates > 0,
+                           augment=augment, labels=labels, step=step, extra_z=extra_z[:max(g_updates - 1, 0)], **options)
+        if gan.ema is not None and g_updates:
             gan.ema.update(gan.G, step)
         gan.schedule.observe(stats)
         return stats

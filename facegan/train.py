@@ -16,6 +16,7 @@ recorder.py. The run folder it leaves behind:
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from . import accel
 from .checkpoint import load_checkpoint
@@ -35,7 +36,8 @@ __all__ = ["train", "train_step", "make_optimizers", "check_resumable", "weights
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=print,
-          should_stop=None, overwrite: bool = False) -> dict:
+          should_stop=None, overwrite: bool = False, D: nn.Module | None = None,
+          G: nn.Module | None = None) -> dict:
     """Train a DCGAN as `cfg` says, writing the run folder; returns a summary dict.
 
     With resume=True the run continues from `<run_dir>/checkpoints/latest.pt`, exactly
@@ -45,22 +47,32 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=pri
     `should_stop(epochs_done)` is asked after each epoch's checkpoint; True ends the run
     early (as an interruption would), to be continued with resume=True. Under torchrun
     the same call trains data-parallel (see distributed.py); only rank 0 writes.
+
+    `D` and `G` replace the nets the config would build (the notebook passes the learner's
+    own; either may be left out). Like facegan.models' nets, D must take images
+    (B, 3, S, S), S = cfg.image_size, and return logits (B, 1), and G must take z
+    (B, cfg.z_size) and return images (B, 3, S, S) in [-1, 1]; a net that does not is
+    refused with a one-line ConfigError before anything is written. They are trained in
+    place, from the weights they hold (initialise them first), with Adam optimizers (and
+    G_ema) made over them from the config, whose architecture fields then only label the
+    run. Checkpoints hold their state_dicts, so a resume needs the same nets passed again.
     """
+    check_own_nets(cfg, D, G)
     dist = Dist.from_env()
     try:
         with RunFolder(cfg.run_dir, resume=resume, overwrite=overwrite, main=dist.is_main):
             return _train(cfg, dist, resume, progress and dist.is_main, log if dist.is_main else _quiet,
-                          should_stop)
+                          should_stop, D, G)
     finally:
         dist.close()
 
 
-def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, should_stop) -> dict:
+def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, should_stop, D, G) -> dict:
     device = training_device(cfg, dist)
     torch.manual_seed(stream_seed(cfg.seed, "weights"))  # the same initial weights on every rank
     images = training_images(cfg, progress=progress, log=log)
     batches = training_batches(cfg, images, device, dist, log)
-    gan = GAN.build(cfg, device, dist.rank)
+    gan = GAN.build(cfg, device, dist.rank, D, G)
     state = RunState.fresh(cfg, device, dist.rank)
     recorder = Recorder(cfg, dist, device, images, cfg.epochs * len(batches), progress, log)
     parts = {**gan.parts(), "monitor": recorder.monitor}  # what a checkpoint holds, by key
@@ -73,7 +85,7 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
         for epoch in range(state.epoch, cfg.epochs):
             recorder.begin_epoch(epoch)
             for real, labels in batches.labelled_epoch(epoch, start=state.batch):
-                z = state.next_latents(len(real), cfg.z_size)
+                z = state.next_latents(len(real) * cfg.g_steps, cfg.z_size)  # a batch per G update
                 stats = step(real, labels, z, state.step, state.step / recorder.total_steps)
                 state.advance(len(real) * dist.world_size)  # images are counted over all ranks
                 recorder.after_step(stats, state)
@@ -81,13 +93,49 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
                     return recorder.stop_early(stop.signum, state, parts, gan.D, gan.G)
             state.end_epoch()
             recorder.end_epoch(state, parts, gan.sampler)
-            if should_stop is not None and should_stop(state.epoch):
+            if recorder.plateaued() or (should_stop is not None and should_stop(state.epoch)):
                 break
     return recorder.close(state, gan.D, gan.G)
 
 
 def _quiet(*args, **kwargs) -> None:
     pass
+
+
+def check_own_nets(cfg: TrainConfig, D: nn.Module | None, G: nn.Module | None) -> None:
+    """Refuse, with a one-line ConfigError, nets passed to train() that cannot stand in for
+    the config's: tried once on zeros, in eval mode (BatchNorm statistics stay as they are)."""
+    if D is None and G is None:
+        return
+    for field, needs in (("grow_from", "facegan's progressive nets"), ("condition", "nets that read class labels")):
+        if getattr(cfg, field) not in (0, "none"):
+            raise ConfigError(f"train(cfg, D=..., G=...): {field}={getattr(cfg, field)!r} needs {needs}; "
+                              f"drop D and G or that option")
+    S, B = cfg.image_size, 2
+    for name, net, given, wanted, like in (
+            ("D", D, (B, 3, S, S), (B, 1), "logits (B, 1)"),
+            ("G", G, (B, cfg.z_size), (B, 3, S, S), f"images (B, 3, {S}, {S})")):
+        if net is None:
+            continue
+        if not isinstance(net, nn.Module) or not any(True for _ in net.parameters()):
+            raise ConfigError(f"train(cfg, {name}=...): {name} must be a torch nn.Module with parameters, "
+                              f"got {type(net).__name__}")
+        device = next(net.parameters()).device
+        mode = net.training
+        try:
+            with torch.no_grad():
+                out = net.eval()(torch.zeros(given, device=device))
+        except Exception as e:  # any failure of the learner's forward is the same complaint
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            raise ConfigError(f"train(cfg, {name}=...): {name} failed on an input of shape {given} ({first}); "
+                              f"like facegan's nets it must map it to {like} (image_size={S}, "
+                              f"z_size={cfg.z_size})") from None
+        finally:
+            net.train(mode)
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        if shape != wanted:
+            raise ConfigError(f"train(cfg, {name}=...): {name} maps input {given} to {shape}; like facegan's "
+                              f"nets it must give {like} (image_size={S}, z_size={cfg.z_size})")
 
 
 def training_device(cfg: TrainConfig, dist: Dist) -> torch.device:

@@ -155,6 +155,36 @@ def test_labels_travel_with_their_images_through_shuffles_flips_and_resumes(weig
     assert all(y is None for _, y in FaceBatches(images, batch_size=8).labelled_epoch(0))
 
 
+def test_epoch_images_draws_a_fresh_subset_without_repeats_each_epoch():
+    images = np.arange(40, dtype=np.uint8)[:, None, None, None].repeat(8, 1).repeat(8, 2).repeat(3, 3)
+    batches = FaceBatches(images, batch_size=4, seed=3, hflip=False, epoch_images=12)
+    assert len(batches) == 3  # the run's total steps follow the subset, not the whole set
+
+    def ids(epoch, start=0):
+        return torch.cat([((b[:, 0, 0, 0] + 1) * 127.5).round() for b in batches.epoch(epoch, start)]).long().tolist()
+    first, second = ids(0), ids(1)
+    assert len(first) == len(set(first)) == 12 and len(set(second)) == 12
+    assert first != second and ids(0) == first  # fresh per epoch, the same for the same (seed, epoch)
+    assert ids(0, start=1) == first[4:]  # a resume mid-epoch continues the same subset
+    again = FaceBatches(images, batch_size=4, seed=3, hflip=False, epoch_images=12)
+    assert [b.tolist() for b in again.epoch(1)] == [b.tolist() for b in batches.epoch(1)]
+
+
+def test_epoch_images_with_balancing_draws_that_many_by_weight():
+    images = np.zeros((10, 4, 4, 3), np.uint8)
+    weights = np.r_[np.full(9, 0.01), 0.91]  # image 9 is nearly every draw
+    images[9] = 255
+    batches = FaceBatches(images, batch_size=10, hflip=False, weights=weights, epoch_images=30)
+    drawn = torch.cat(list(batches.epoch(0)))
+    assert len(drawn) == 30 and (drawn[:, 0, 0, 0] > 0).sum() > 20  # more draws than images: with replacement
+
+
+@pytest.mark.parametrize("n,match", [(41, "exceeds the 40 training images"), (3, "fewer than one step")])
+def test_impossible_epoch_images_are_refused_in_one_line(n, match):
+    with pytest.raises(DataError, match=match):
+        FaceBatches(np.zeros((40, 4, 4, 3), np.uint8), batch_size=4, epoch_images=n)
+
+
 def test_hflip_mirrors_about_half_the_images():
     images = np.zeros((200, 4, 4, 3), np.uint8)
     images[:, :, 0] = 255  # a bright left column

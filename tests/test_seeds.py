@@ -7,7 +7,7 @@ from facegan.seeds import STREAMS, epoch_seed, stream_seed
 
 
 def test_rank_zero_keeps_the_historic_seeds():
-    # Recorded results (README tables, bench/) were drawn from these: they must not move.
+    # Recorded results (the tables in docs/, bench/) were drawn from these: they must not move.
     assert [stream_seed(5, s) for s in ("weights", "latents", "fixed_latents", "augment")] == [5, 6, 7, 12]
     assert epoch_seed(3, 4) == 3 * 100_003 + 4
 

@@ -155,6 +155,7 @@ def test_cpu_run_is_deterministic_for_a_seed(tiny_cfg, tmp_path):
 
 R3GAN_PIECES = {"arch": "resnet", "d_norm": "none", "mbstd": True, "loss": "rpgan", "r1_gamma": 1.0,
                 "r2_gamma": 1.0, "r1_every": 2, "ema_decay": 0.9, "augment": "translation"}
+G_HEAVY = {"g_steps": 3, "ema_decay": 0.9, "r1_gamma": 1.0, "r1_every": 2, "loss": "rpgan", "d_norm": "none"}
 QUALITY_PIECES = {"ema_decay": 0.9, "augment": "color,translation,cutout", "instance_noise": 0.1,
                   "r1_gamma": 1.0, "r1_every": 2, "lr_decay": "cosine", "d_norm": "spectral", "loss": "hinge",
                   "tone_match": 0.5, "condition": "tone"}
@@ -162,8 +163,10 @@ QUALITY_PIECES = {"ema_decay": 0.9, "augment": "color,translation,cutout", "inst
 
 @pytest.mark.parametrize("extra", [{}, {"d_dropout": 0.3, "schedule": "decay", "d_steps": 3}, QUALITY_PIECES,
                                    {"loss": "wgan", "d_norm": "none", "lr_d": 1e-4},
-                                   {"schedule": "gated", "d_acc_gate": 0.6}, R3GAN_PIECES],
-                         ids=["plain", "dropout-decay", "quality-pieces", "wgan-gp", "gated", "r3gan-pieces"])
+                                   {"schedule": "gated", "d_acc_gate": 0.6}, R3GAN_PIECES, G_HEAVY,
+                                   {"schedule": "decay", "g_steps": 3, "epoch_images": 32, "balance": "tone"}],
+                         ids=["plain", "dropout-decay", "quality-pieces", "wgan-gp", "gated", "r3gan-pieces",
+                              "g-heavy", "g-decay-subset-balanced"])
 def test_resume_continues_exactly(tiny_cfg, tmp_path, extra):
     # amp is on by default: on a CPU with native bf16 (this project's machines) these runs are bf16.
     straight = tiny_cfg(out=str(tmp_path / "straight"), epochs=3, **extra)
@@ -190,6 +193,30 @@ def test_extending_a_finished_run_equals_training_longer(tiny_cfg, tmp_path):
     extended = tiny_cfg(out=str(tmp_path / "ext"), epochs=3)
     train(extended, resume=True, progress=False)
     assert_same_state(final_state(straight)[0], final_state(extended)[0])
+
+
+def adam_steps(opt):
+    return {int(state["step"]) for state in opt.state.values()}
+
+
+def test_extra_latents_give_more_g_updates_each_on_its_own_z(nets):
+    D, G, d_opt, g_opt, real, z = nets
+    more = [torch.randn(8, 16), torch.randn(8, 16)]
+    train_step(real, D, G, d_opt, g_opt, z, extra_z=more)
+    assert adam_steps(d_opt) == {1} and adam_steps(g_opt) == {3}
+    D2, G2, d2, g2 = copy.deepcopy((D, G, d_opt, g_opt))
+    again = [train_step(real, D_, G_, d_, g_, z, extra_z=extra)["g_loss"]
+             for D_, G_, d_, g_, extra in ((D, G, d_opt, g_opt, more), (D2, G2, d2, g2, [z, z]))]
+    assert not torch.equal(*again)  # the extra updates really see the fresh z, not the first one
+
+
+def test_g_steps_trains_g_k_times_per_d_update_in_a_run(tiny_cfg):
+    cfg = tiny_cfg(g_steps=3, ema_decay=0.9)
+    summary = train(cfg, progress=False)
+    ckpt = load_checkpoint(cfg.run_dir / "checkpoints/latest.pt")
+    d_steps = {int(s["step"]) for s in ckpt["opt_d"]["state"].values()}
+    g_steps = {int(s["step"]) for s in ckpt["opt_g"]["state"].values()}
+    assert d_steps == {summary["steps"]} and g_steps == {3 * summary["steps"]}
 
 
 def test_resume_refuses_a_different_config(tiny_cfg):
