@@ -197,5 +197,5 @@ def test_train_refuses_nets_that_do_not_fit_in_one_line(tiny_cfg, which, net, co
 
 if __name__ == "__main__" and "--write" in sys.argv:
     os.chdir(ROOT)  # data/ and runs/ of the default run are git-ignored there
-    nbformat.write(execute(nbformat.read(NOTEBOOK, as_version=4), ROOT), NOTEBOOK)
+    nbformat.write(execute(nbformat.read(NOTEBOOK, as_version=4), ROOT, timeout=3600), NOTEBOOK)
     print(f"refreshed outputs of {NOTEBOOK.name}")

@@ -1,5 +1,6 @@
 """Using a trained generator: sample, interpolate, report, TensorBoard (issue 9)."""
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from PIL import Image
 
 from facegan.cli import main
 from facegan.export import generator_from_checkpoint
-from facegan.sample import faces_from_seeds, latent_walk, latents_for_seeds, slerp, walk_faces
+from facegan.sample import faces_from_seeds, latent_walk, latents_for_seeds, load_train_samples, slerp, walk_faces
 from facegan.train import train
 
 
@@ -211,3 +212,13 @@ def test_tensorboard_logs_losses_samples_and_scores(tiny_cfg, monkeypatch):
     losses = [r for r in map(__import__("json").loads, (cfg.run_dir / "metrics.jsonl").read_text().splitlines())
               if "d_loss" in r]
     assert [e.step for e in events.Scalars("train/d_loss")] == [r["step"] for r in losses]
+
+
+def test_the_shipped_celeba_samples_view_straight_after_a_clone(tmp_path):
+    shipped = Path(__file__).resolve().parents[1] / "assets/celeba_run"
+    samples = load_train_samples(shipped / "train_samples.pkl")  # through the restricted unpickler
+    assert len(samples) >= 2 and all(s.dtype == np.uint8 and s.shape[1:] == (64, 64, 3) for s in samples)
+    assert (shipped / "train_samples.pkl").stat().st_size < 1_000_000  # small enough to ship
+    out = tmp_path / "view.png"
+    assert main(["view", str(shipped), "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
