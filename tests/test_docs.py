@@ -301,8 +301,9 @@ TINY = [
 ]
 # Not run here, only parsed (above): --help; serve (it serves until stopped; tests/test_serve.py
 # drives it); the CelebA run (it downloads the data set); evaluate (InceptionV3 on a CPU would
-# double this test's time; tests/test_metrics.py runs the same command on a tiny checkpoint).
-SKIP = re.compile(r"--help|^-m facegan (serve|evaluate) |--data celeba")
+# double this test's time; tests/test_metrics.py runs the same command on a tiny checkpoint);
+# sweep (its trials each train and score FID; tests/test_sweep.py runs a 3-trial study).
+SKIP = re.compile(r"--help|^-m facegan (serve|evaluate|sweep) |--data celeba")
 
 
 def test_the_readme_main_commands_run_at_tiny_scale(tmp_path, monkeypatch):
