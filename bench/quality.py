@@ -14,6 +14,11 @@ faces against the held-out ones, e.g. normal vs balanced training (issue 10):
 Continue kept runs to a longer budget and score them again (same labels):
     .venv/bin/python bench/quality.py --skip-defaults --keep K --run normal quality      # 63k images
     .venv/bin/python bench/quality.py --skip-defaults --resume K --images 120000 --run normal quality
+The recipe table of docs/quality.md (issue 19) in one call: each recipe of RECIPES on each seed,
+at equal images (--images) or at equal wall-clock time (--minutes M: each recipe's images/s is
+first measured alone on all threads, one recipe after the other, and buys it M minutes of images):
+    .venv/bin/python bench/quality.py --recipes --seeds 0 1 --images 63488
+    .venv/bin/python bench/quality.py --recipes --seeds 0 1 --minutes 30
 Needs ../shared/data/processed-celeba-small-6k.zip.
 """
 from __future__ import annotations
@@ -35,6 +40,12 @@ import torch
 SUBSET = ROOT.parent / "shared/data/processed-celeba-small-6k.zip"
 CACHE = ROOT / "bench/results/cache"  # image and feature caches, keyed by content, kept between calls
 GRIDS = ROOT / "bench/results/quality"
+R3GAN = dict(loss="rpgan", d_norm="none", r1_gamma=1.0, r2_gamma=1.0, arch="resnet", conv_dim=32, mbstd=True,
+             lr_d=2e-4, lr_g=2e-4, beta2=0.99)
+# The rows of the recipe table: label -> (preset, overrides). quality-fp32 is today's quality
+# as it ran before bf16 (--no-amp); at equal images it matches bf16, at equal time it sees fewer.
+RECIPES = {"course": ("course", {}), "quality": ("quality", {}), "quality-fp32": ("quality", {"amp": False}),
+           "r3gan": ("quality", R3GAN)}
 
 
 def split_folders(held_out: int) -> tuple[Path, Path]:
@@ -85,7 +96,8 @@ def train_and_score(label, name, overrides, args, train_dir, held_out, work) -> 
 
     n_train = len(list(train_dir.iterdir()))
     probe = preset(name, image_size=args.image_size, **overrides)
-    epochs = max(1, math.ceil(args.images / (n_train // probe.batch_size * probe.batch_size)))
+    budget = args.budgets.get(label, args.images)  # --minutes: the images this recipe runs in that time
+    epochs = max(1, math.ceil(budget / (n_train // probe.batch_size * probe.batch_size)))
     cfg = preset(name, data="folder", data_dir=str(train_dir), image_size=args.image_size, epochs=epochs,
                  out=str(work / "runs" / label), cache_dir=str(CACHE), **overrides)
     if args.resume:  # continue a --keep copy of this run to --images
@@ -102,6 +114,26 @@ def train_and_score(label, name, overrides, args, train_dir, held_out, work) -> 
         scores["audit"] = audit(held_out[:args.n], faces_from_seeds(G, list(range(args.n))))
     return {**scores, "preset": name, "overrides": overrides, "images_seen": summary["images_seen"],
             "seconds": summary["seconds"]}
+
+
+def recipe_runs(seeds: list[int]) -> list[tuple[str, str, dict]]:
+    return [(f"{label}-s{seed}", name, {**overrides, "seed": seed})
+            for label, (name, overrides) in RECIPES.items() for seed in seeds]
+
+
+def images_in(minutes: float, name: str, overrides: dict, train_dir: Path, steps: int = 32) -> int:
+    """The whole epochs of train_dir nearest to what this recipe processes in `minutes`, alone."""
+    from bench.throughput import facegan_steps
+    from facegan.config import preset
+    from facegan.data import cached_image_array
+    cfg = preset(name, **overrides)
+    images = np.asarray(cached_image_array(train_dir, cfg.image_size, CACHE, progress=False))
+    case = {k: v for k, v in vars(cfg).items() if k not in ("compile", "amp")}
+    rate, _ = facegan_steps(images, case, steps, 4, torch.device("cpu"), amp=cfg.amp)
+    per_epoch = len(images) // cfg.batch_size * cfg.batch_size
+    epochs = max(1, round(rate * minutes * 60 / per_epoch))
+    print(f"{name} {overrides}: {rate:.1f} img/s alone -> {epochs} epochs in {minutes:g} min")
+    return epochs * per_epoch
 
 
 def report(results: dict) -> None:
@@ -129,13 +161,21 @@ def main() -> None:
                         "into DIR, to sample, audit or --resume it later; by default runs are scratch")
     parser.add_argument("--resume", metavar="DIR", help="continue each run from DIR/LABEL (a --keep copy) "
                         "to --images seen, then score it: a longer budget without training again from zero")
+    parser.add_argument("--recipes", action="store_true", help="run the recipe table: every recipe of RECIPES "
+                        "on every --seeds seed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds of the --recipes runs")
+    parser.add_argument("--minutes", type=float, help="with --recipes: equal wall-clock time instead of equal "
+                        "--images; each recipe's rate is measured alone first")
     args = parser.parse_args()
     if not SUBSET.is_file():
         sys.exit(f"bench/quality.py needs {SUBSET}")
     from facegan.data import cached_image_array
 
-    runs = ([] if args.skip_defaults else [["course", "course"], ["quality", "quality"]]) + (args.run or [])
-    runs = [parse_run(words) for words in runs]
+    runs = ([] if args.skip_defaults or args.recipes else [["course", "course"], ["quality", "quality"]])
+    runs = [parse_run(words) for words in runs + (args.run or [])]
+    if args.recipes:
+        runs += recipe_runs(args.seeds)
+    args.budgets = {}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     results = {"images": args.images, "n": args.n, "runs": {}}
@@ -143,6 +183,13 @@ def main() -> None:
     try:
         train_dir, test_dir = split_folders(args.n)
         held_out = np.asarray(cached_image_array(test_dir, args.image_size, CACHE, progress=False))
+        if args.minutes:  # rates first, each alone, before any training shares the machine
+            rates = {}  # a recipe's rate does not depend on its seed
+            for label, name, overrides in runs:
+                recipe = json.dumps([name, {k: v for k, v in overrides.items() if k != "seed"}], sort_keys=True)
+                rates.setdefault(recipe, images_in(args.minutes, name, overrides, train_dir))
+                args.budgets[label] = rates[recipe]
+        results["budgets"] = args.budgets
         for label, name, overrides in runs:
             results["runs"][label] = train_and_score(label, name, overrides, args, train_dir, held_out, work)
             if args.keep:
