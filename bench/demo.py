@@ -1,6 +1,6 @@
 """The demo's recipe at equal wall-clock time: which variant of `make demo` draws the best faces?
 
-`make demo` has about 3.5 minutes of a 2-core CPU to show a learner faces. Each variant is
+`make demo` has about 2.5 minutes of a 2-core CPU to show a learner faces. Each variant is
 the `demo` preset plus overrides. Two steps, so that timing and training never share cores:
     # 1. images/s of each variant, alone, one after the other in this process (all threads)
     .venv/bin/python bench/demo.py --rates --run no-ema demo ema_decay=0 --run demo demo --run b32 demo batch_size=32
@@ -45,14 +45,12 @@ def save_results(results: dict, path: Path) -> None:
 
 
 def measure_rate(name: str, overrides: dict, steps: int, warmup: int) -> float:
-    from bench.throughput import facegan_steps
+    from bench.throughput import config_rate
     from facegan.config import preset
     from facegan.synthetic import make_faces
     cfg = preset(name, **overrides)
     images, _ = make_faces(cfg.synthetic_n, cfg.image_size, seed=cfg.seed)
-    case = {k: v for k, v in vars(cfg).items() if k not in ("compile", "amp")}
-    rate, _ = facegan_steps(images, case, steps, warmup, torch.device("cpu"), amp=cfg.amp)
-    return rate
+    return config_rate(cfg, images, steps, warmup)
 
 
 def train_and_score(label: str, name: str, overrides: dict, epochs: int, n: int, work: Path) -> dict:
@@ -105,7 +103,7 @@ def main() -> None:
     parser.add_argument("--run", nargs="+", action="append", required=True, metavar="LABEL PRESET [FIELD=VALUE]")
     parser.add_argument("--rates", action="store_true", help="measure each run's images/s alone; train nothing")
     parser.add_argument("--steps", type=int, default=40, help="timed steps per rate (after 5 warm-up steps)")
-    parser.add_argument("--seconds", type=float, default=210.0, help="wall-clock budget each run's images stand for")
+    parser.add_argument("--seconds", type=float, default=136.0, help="wall-clock budget each run's images stand for")
     parser.add_argument("--n", type=int, default=1000, help="held-out synthetic faces (and samples) for FID/KID")
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON file of rates and scores, "
                         "read and extended (two calls at once need two files)")

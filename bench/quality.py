@@ -121,15 +121,12 @@ def recipe_runs(seeds: list[int]) -> list[tuple[str, str, dict]]:
             for label, (name, overrides) in RECIPES.items() for seed in seeds]
 
 
-def images_in(minutes: float, name: str, overrides: dict, train_dir: Path, steps: int = 32) -> int:
-    """The whole epochs of train_dir nearest to what this recipe processes in `minutes`, alone."""
-    from bench.throughput import facegan_steps
+def images_in(minutes: float, name: str, overrides: dict, images: np.ndarray, steps: int = 32) -> int:
+    """The whole epochs of `images` nearest to what this recipe processes in `minutes`, alone."""
+    from bench.throughput import config_rate
     from facegan.config import preset
-    from facegan.data import cached_image_array
     cfg = preset(name, **overrides)
-    images = np.asarray(cached_image_array(train_dir, cfg.image_size, CACHE, progress=False))
-    case = {k: v for k, v in vars(cfg).items() if k not in ("compile", "amp")}
-    rate, _ = facegan_steps(images, case, steps, 4, torch.device("cpu"), amp=cfg.amp)
+    rate = config_rate(cfg, images, steps, warmup=4)
     per_epoch = len(images) // cfg.batch_size * cfg.batch_size
     epochs = max(1, round(rate * minutes * 60 / per_epoch))
     print(f"{name} {overrides}: {rate:.1f} img/s alone -> {epochs} epochs in {minutes:g} min")
@@ -184,11 +181,13 @@ def main() -> None:
         train_dir, test_dir = split_folders(args.n)
         held_out = np.asarray(cached_image_array(test_dir, args.image_size, CACHE, progress=False))
         if args.minutes:  # rates first, each alone, before any training shares the machine
-            rates = {}  # a recipe's rate does not depend on its seed
+            train_images = np.asarray(cached_image_array(train_dir, args.image_size, CACHE, progress=False))
+            budgets = {}  # a recipe's rate does not depend on its seed
             for label, name, overrides in runs:
                 recipe = json.dumps([name, {k: v for k, v in overrides.items() if k != "seed"}], sort_keys=True)
-                rates.setdefault(recipe, images_in(args.minutes, name, overrides, train_dir))
-                args.budgets[label] = rates[recipe]
+                if recipe not in budgets:
+                    budgets[recipe] = images_in(args.minutes, name, overrides, train_images)
+                args.budgets[label] = budgets[recipe]
         results["budgets"] = args.budgets
         for label, name, overrides in runs:
             results["runs"][label] = train_and_score(label, name, overrides, args, train_dir, held_out, work)
