@@ -48,7 +48,7 @@ RECIPES = {"course": ("course", {}), "quality": ("quality", {}), "quality-fp32":
            "r3gan": ("quality", R3GAN)}
 
 
-def split_folders(held_out: int) -> tuple[Path, Path]:
+def split_folders(held_out: int, subset: Path = SUBSET) -> tuple[Path, Path]:
     """The subset split once, by a fixed shuffle, into train/ and held_out/ folders of links.
 
     The split stays under bench/results, so a kept run names the same data folder when it
@@ -58,8 +58,9 @@ def split_folders(held_out: int) -> tuple[Path, Path]:
     train, test = home / "train", home / "held_out"
     if test.is_dir():
         return train, test
+    home.parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no bench/results yet
     building = Path(tempfile.mkdtemp(prefix="split-", dir=home.parent))
-    folder = helper.download_extract(data_dir=str(home / "data"), zip_path=str(SUBSET), progress=False)
+    folder = helper.download_extract(data_dir=str(home / "data"), zip_path=str(subset), progress=False)
     files = sorted(folder.glob("*.jpg"))
     order = np.random.default_rng(0).permutation(len(files))
     for dest, idx in ((building / "held_out", order[:held_out]), (building / "train", order[held_out:])):
@@ -161,11 +162,12 @@ def main() -> None:
     parser.add_argument("--recipes", action="store_true", help="run the recipe table: every recipe of RECIPES "
                         "on every --seeds seed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds of the --recipes runs")
+    parser.add_argument("--subset", type=Path, default=SUBSET, help="the CelebA subset zip (default: %(default)s)")
     parser.add_argument("--minutes", type=float, help="with --recipes: equal wall-clock time instead of equal "
                         "--images; each recipe's rate is measured alone first")
     args = parser.parse_args()
-    if not SUBSET.is_file():
-        sys.exit(f"bench/quality.py needs {SUBSET}")
+    if not args.subset.is_file():
+        sys.exit(f"bench/quality.py needs {args.subset} (--subset)")
     from facegan.data import cached_image_array
 
     runs = ([] if args.skip_defaults or args.recipes else [["course", "course"], ["quality", "quality"]])
@@ -178,7 +180,7 @@ def main() -> None:
     results = {"images": args.images, "n": args.n, "runs": {}}
     work = Path(tempfile.mkdtemp(prefix="facegan-quality-"))
     try:
-        train_dir, test_dir = split_folders(args.n)
+        train_dir, test_dir = split_folders(args.n, args.subset)
         held_out = np.asarray(cached_image_array(test_dir, args.image_size, CACHE, progress=False))
         if args.minutes:  # rates first, each alone, before any training shares the machine
             train_images = np.asarray(cached_image_array(train_dir, args.image_size, CACHE, progress=False))

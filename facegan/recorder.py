@@ -27,6 +27,10 @@ from .resume import RunState, latest_checkpoint
 from .runlog import RunLog, read_metrics, truncate_metrics
 from .sample import generate, image_grid, save_png, save_train_samples
 
+# The loss plot and report.html take about a second to draw. On a GPU with a small data set
+# an epoch takes about as long, so they are redrawn at most this often (and when the run ends).
+VIEWS_EVERY_S = 30.0
+
 
 class TrainingError(RuntimeError):
     """Training cannot go on (e.g. the losses became NaN); the message says what to do."""
@@ -105,6 +109,8 @@ class Recorder:
         self.started = time.time()
         self.deadline = self.started + 60 * cfg.minutes if cfg.minutes else None
         self.best = BestSnapshot(self.run_dir / "checkpoints")
+        self.views_drawn_at = None  # when losses.png and report.html were last drawn (None: not yet)
+        self.views_stale = False
 
     # ------------------------------------------------------------ start and end
 
@@ -145,6 +151,8 @@ class Recorder:
     def close(self, state: RunState, *models: torch.nn.Module) -> dict:
         """Close the bar and logs; the run's summary."""
         self.bar.close()
+        if self.dist.is_main and self.views_stale:
+            self._draw_views()
         if self.runlog is not None:
             self.runlog.close()
         best = {} if self.best.epoch is None else {"best": {"epoch": self.best.epoch, "fid": self.best.fid,
@@ -228,9 +236,21 @@ class Recorder:
             _keep_epoch_snapshot(latest_checkpoint(self.run_dir), state.epoch, self.cfg.keep_checkpoints)
             if self.cfg.eval_every and state.epoch % self.cfg.eval_every == 0:
                 self._evaluate(sampler, state)
-            from .report import write_report  # matplotlib: only the writing side of a run needs it
-            write_report(self.run_dir)
+            self.views_stale = True
+            if self.views_drawn_at is None or time.time() - self.views_drawn_at >= VIEWS_EVERY_S:
+                self._draw_views()
         self.dist.barrier()
+
+    def _draw_views(self) -> None:
+        """The loss plot and report.html, from what the run folder holds now."""
+        from .plots import plot_losses, save_figure  # matplotlib: only the writing side of a run needs it
+        from .report import write_report
+
+        metrics = self.run_dir / "metrics.jsonl"
+        if metrics.exists() and metrics.stat().st_size:
+            save_figure(plot_losses(read_metrics(metrics)), self.run_dir / "losses.png")
+        write_report(self.run_dir)
+        self.views_drawn_at, self.views_stale = time.time(), False
 
     def plateaued(self) -> bool:
         """--early-stop: true on every rank once that many evaluations brought no new best FID."""
@@ -241,17 +261,12 @@ class Recorder:
         return self.dist.any(done)
 
     def _write_samples(self, state: RunState) -> None:
-        from .plots import plot_losses, save_figure
-
         grid = image_grid(state.samples[-1], nrow=8)
         save_train_samples(self.run_dir / "train_samples.pkl", state.samples)
         save_png(self.run_dir / "samples" / f"epoch_{state.epoch:03d}.png", grid,
                  upscale=max(1, 128 // state.samples[-1].shape[1]))
         if self.cfg.tensorboard:
             self.runlog.image("samples", grid, state.step)
-        metrics = self.run_dir / "metrics.jsonl"
-        if metrics.exists() and metrics.stat().st_size:
-            save_figure(plot_losses(read_metrics(metrics)), self.run_dir / "losses.png")
 
     def _evaluate(self, G: torch.nn.Module, state: RunState) -> None:
         """FID/KID/SWD of the current G against the training images, as a metrics.jsonl row."""

@@ -127,6 +127,20 @@ def test_run_folder_describes_itself(tiny_cfg):
     assert sorted(ckpt) == sorted(CHECKPOINT_KEYS)  # every key is documented in resume.py, and only those
 
 
+def test_loss_plot_and_report_are_redrawn_sparingly_but_end_current(tiny_cfg, monkeypatch):
+    # On a GPU with a small set an epoch is as short as drawing the views; they are redrawn
+    # at most every VIEWS_EVERY_S, and once more at the end so the folder ends up current.
+    from facegan import recorder, report
+    drawn = []
+    real_write = report.write_report
+    monkeypatch.setattr(report, "write_report", lambda run_dir: drawn.append(run_dir) or real_write(run_dir))
+    monkeypatch.setattr(recorder, "VIEWS_EVERY_S", 3600.0)
+    cfg = tiny_cfg(epochs=3, log_every=1)
+    summary = train(cfg, progress=False)
+    assert len(drawn) == 2  # after the first epoch, and at the end (not after epochs 2 and 3)
+    html = (cfg.run_dir / "report.html").read_text()
+    assert f"{summary['steps']} steps" in html  # the last draw saw the whole run
+
 def final_state(cfg):
     ckpt = load_checkpoint(cfg.run_dir / "checkpoints/latest.pt")
     return ckpt, load_train_samples(cfg.run_dir / "train_samples.pkl")
