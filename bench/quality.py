@@ -19,7 +19,10 @@ at equal images (--images) or at equal wall-clock time (--minutes M: each recipe
 first measured alone on all threads, one recipe after the other, and buys it M minutes of images):
     .venv/bin/python bench/quality.py --recipes --seeds 0 1 --images 63488
     .venv/bin/python bench/quality.py --recipes --seeds 0 1 --minutes 30
-Needs ../shared/data/processed-celeba-small-6k.zip.
+Each recipe's training images/s alone on all threads, and the minutes --images take at it
+(issue 20's time column; image_size=N among a run's fields for other sizes):
+    .venv/bin/python bench/quality.py --skip-defaults --rates --images 63488 --run g2 course g_steps=2
+Needs ../shared/data/processed-celeba-small-6k.zip (or --subset ZIP, e.g. on another machine).
 """
 from __future__ import annotations
 
@@ -134,6 +137,28 @@ def images_in(minutes: float, name: str, overrides: dict, images: np.ndarray, st
     return epochs * per_epoch
 
 
+def progress_points(cfg) -> list[tuple[float, float]]:
+    """(progress, share of the run) at which a step's cost is measured: one point, or for
+    progressive growing the middle of each stable and fade segment (facegan/progressive.py)."""
+    if not cfg.grow_from:
+        return [(0.5, 1.0)]
+    segments = 2 * int(math.log2(cfg.image_size // cfg.grow_from))
+    width = cfg.grow_share / segments
+    return [((i + 0.5) * width, width) for i in range(segments)] + [((1 + cfg.grow_share) / 2, 1 - cfg.grow_share)]
+
+
+def recipe_rate(name: str, overrides: dict, train_dir: Path, steps: int = 8) -> float:
+    """A recipe's training images/s alone on all threads: the harmonic mean over its phases."""
+    from bench.throughput import config_rate
+    from facegan.config import preset
+    from facegan.data import cached_image_array
+    cfg = preset(name, **overrides)
+    images = np.asarray(cached_image_array(train_dir, cfg.image_size, CACHE, progress=False))
+    seconds_per_image = sum(share / config_rate(cfg, images, steps, warmup=2, progress=p)
+                            for p, share in progress_points(cfg))
+    return 1 / seconds_per_image
+
+
 def report(results: dict) -> None:
     runs = results["runs"]
     base = next(iter(runs.values()))["fid"]
@@ -162,6 +187,9 @@ def main() -> None:
     parser.add_argument("--recipes", action="store_true", help="run the recipe table: every recipe of RECIPES "
                         "on every --seeds seed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds of the --recipes runs")
+    parser.add_argument("--rates", action="store_true", help="only measure each --run's training images/s "
+                        "alone on all threads (image_size=N among its fields for other sizes) and the "
+                        "minutes --images take at that rate")
     parser.add_argument("--subset", type=Path, default=SUBSET, help="the CelebA subset zip (default: %(default)s)")
     parser.add_argument("--minutes", type=float, help="with --recipes: equal wall-clock time instead of equal "
                         "--images; each recipe's rate is measured alone first")
@@ -191,6 +219,13 @@ def main() -> None:
                     budgets[recipe] = images_in(args.minutes, name, overrides, train_images)
                 args.budgets[label] = budgets[recipe]
         results["budgets"] = args.budgets
+        if args.rates:
+            for label, name, overrides in runs:
+                rate = recipe_rate(name, overrides, train_dir)
+                results["runs"][label] = {"rate": rate, "minutes": args.images / rate / 60, "overrides": overrides}
+                print(f"{label:<22}{rate:>8.1f} img/s  {args.images / rate / 60:>7.1f} min for {args.images} images")
+                out.write_text(json.dumps(results, indent=2) + "\n")
+            return
         for label, name, overrides in runs:
             results["runs"][label] = train_and_score(label, name, overrides, args, train_dir, held_out, work)
             if args.keep:

@@ -109,7 +109,9 @@ def reference_steps(root: Path, case: dict, steps: int, warmup: int, device: tor
 # ---------------------------------------------------------------- facegan's path
 
 def facegan_steps(images: np.ndarray, case: dict, steps: int, warmup: int, device: torch.device,
-                  compile_mode: str = "off", amp: bool = False) -> tuple[float, float]:
+                  compile_mode: str = "off", amp: bool = False, progress: float | None = None) -> tuple[float, float]:
+    """Images/s and peak GiB of `steps` training steps; `progress` pins the run's progress
+    (0..1) the step sees, e.g. a progressive run's resolution; by default it advances."""
     cfg = TrainConfig(**case, compile=compile_mode, amp=amp)
     accel.setup_backends(device, cfg.fast)
     gan = GAN.build(cfg, device)
@@ -126,8 +128,8 @@ def facegan_steps(images: np.ndarray, case: dict, steps: int, warmup: int, devic
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 start = time.perf_counter()
-            z = sample_z(len(real), cfg.z_size, z_gen, device)
-            last = step(real, None, z, done, done / total)
+            z = sample_z(len(real) * cfg.g_steps, cfg.z_size, z_gen, device)  # a batch per G update, as train.py draws
+            last = step(real, None, z, done, done / total if progress is None else progress)
             done += 1
             if done == total:
                 break
@@ -139,10 +141,11 @@ def facegan_steps(images: np.ndarray, case: dict, steps: int, warmup: int, devic
 
 
 
-def config_rate(cfg: TrainConfig, images: np.ndarray, steps: int, warmup: int) -> float:
+def config_rate(cfg: TrainConfig, images: np.ndarray, steps: int, warmup: int,
+                progress: float | None = None) -> float:
     """Images/s of the training step `cfg` describes (its precision included), on the CPU."""
     case = {k: v for k, v in vars(cfg).items() if k not in ("compile", "amp")}
-    rate, _ = facegan_steps(images, case, steps, warmup, torch.device("cpu"), amp=cfg.amp)
+    rate, _ = facegan_steps(images, case, steps, warmup, torch.device("cpu"), amp=cfg.amp, progress=progress)
     return rate
 
 # ---------------------------------------------------------------- data path alone
