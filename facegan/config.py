@@ -346,7 +346,7 @@ PRESETS: dict[str, dict] = {
                  name="demo", real_target=0.9, ema_decay=0.999),
     # Chosen by measurement (bench/quality.py, README "Quality"): on the CelebA subset at
     # 63,488 images seen, FID 116.5 against the course recipe's 265.7 (0.44x); after 30 minutes
-    # on 2 CPU cores in bf16 (~175k images), 61.7 (docs/quality.md).
+    # on 2 CPU cores in bf16 (~175k images), 60.4 over 3 seeds (docs/quality.md).
     # SAGAN-style: hinge loss with a spectrally normalised D, TTUR, G_ema, DiffAugment.
     "quality": dict(image_size=64, conv_dim=64, batch_size=64, loss="hinge", d_norm="spectral",
                     lr_d=4e-4, lr_g=1e-4, beta1=0.0, beta2=0.9, ema_decay=0.999,

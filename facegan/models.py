@@ -192,9 +192,11 @@ def _kaiming(w: torch.Tensor, m: nn.Module) -> None:
     nn.init.kaiming_normal_(w, mode=mode, nonlinearity="relu")
 
 
-# --init's schemes besides normal, for conv, linear and embedding weights. Fans are torch's:
+# --init's schemes, for conv, linear and embedding weights. Fans are torch's:
 # (in channels) x (kernel area) in, (out channels) x (kernel area) out.
 _INIT_SCHEMES = {
+    # the DCGAN paper's N(0, 0.02), as weights_init_normal draws it
+    "normal": lambda w, m: nn.init.normal_(w, 0.0, 0.02),
     # N(0, 2 / (fan_in + fan_out)): keeps activations and gradients alike in scale (Glorot & Bengio 2010)
     "xavier": lambda w, m: nn.init.xavier_normal_(w),
     # N(0, 2 / fan_in): ReLU's gain, as G uses ReLU; D's leaky slope of 0.2 would change it by 2% (He et al. 2015)
@@ -205,14 +207,12 @@ _INIT_SCHEMES = {
 
 
 def init_weights(module: nn.Module, scheme: str = "normal") -> None:
-    """Initialise a net by an --init scheme. normal is `weights_init_normal`, the DCGAN paper's
-    N(0, 0.02); the others draw conv, linear and embedding weights by their rule above. In
-    every scheme BatchNorm scales start ~ N(1, 0.02) (near the identity) and all biases at 0."""
-    if scheme == "normal":
-        module.apply(weights_init_normal)
-        return
+    """Initialise a net by an --init scheme: conv, linear and embedding weights by its rule
+    above (normal: `weights_init_normal`'s N(0, 0.02), drawn in the same order, so the same
+    weights), spectrally normalised ones included. In every scheme BatchNorm scales start
+    ~ N(1, 0.02) (near the identity) and all biases at 0."""
     if scheme not in _INIT_SCHEMES:
-        raise ValueError(f"init={scheme!r}: choose one of normal, {', '.join(_INIT_SCHEMES)}")
+        raise ValueError(f"init={scheme!r}: choose one of {', '.join(_INIT_SCHEMES)}")
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
             _INIT_SCHEMES[scheme](_stored_weight(m), m)

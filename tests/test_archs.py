@@ -236,6 +236,16 @@ def test_schemes_reach_weights_under_spectral_norm():
     assert len(stored) == 4 and all(is_orthogonal(w) for w in stored)
 
 
+@pytest.mark.parametrize("arch", ["dcgan", "udacity"])
+def test_normal_reaches_spectrally_normalised_weights(arch):
+    # The default scheme too: before, `quality`'s spectral-norm D kept torch's default init.
+    torch.manual_seed(0)
+    D, _ = build_models(TrainConfig(arch=arch, image_size=32, conv_dim=16, z_size=8, d_norm="spectral",
+                                    **ARCH_OPTIONS.get(arch, {})))
+    stored = [m.parametrizations.weight.original for m in D.modules() if hasattr(m, "parametrizations")]
+    assert stored and all(w.std().item() == pytest.approx(0.02, rel=0.2) for w in stored if w.numel() > 500)
+
+
 def test_an_unknown_scheme_is_refused():
     with pytest.raises(ValueError, match="init='uniform'"):
         init_weights(nn.Linear(2, 2), "uniform")
