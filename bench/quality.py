@@ -127,36 +127,42 @@ def recipe_runs(seeds: list[int]) -> list[tuple[str, str, dict]]:
 
 def images_in(minutes: float, name: str, overrides: dict, images: np.ndarray, steps: int = 32) -> int:
     """The whole epochs of `images` nearest to what this recipe processes in `minutes`, alone."""
-    from bench.throughput import config_rate
     from facegan.config import preset
     cfg = preset(name, **overrides)
-    rate = config_rate(cfg, images, steps, warmup=4)
+    rate = rate_alone(cfg, images, steps, warmup=4)
     per_epoch = len(images) // cfg.batch_size * cfg.batch_size
     epochs = max(1, round(rate * minutes * 60 / per_epoch))
     print(f"{name} {overrides}: {rate:.1f} img/s alone -> {epochs} epochs in {minutes:g} min")
     return epochs * per_epoch
 
 
-def progress_points(cfg) -> list[tuple[float, float]]:
-    """(progress, share of the run) at which a step's cost is measured: one point, or for
-    progressive growing the middle of each stable and fade segment (facegan/progressive.py)."""
+def progress_points(cfg) -> list[tuple[float | None, float]]:
+    """(progress, share of the run) at which a step's cost is measured: the steps' own progress
+    (None), or for progressive growing the middle of each stable and fade segment."""
     if not cfg.grow_from:
-        return [(0.5, 1.0)]
+        return [(None, 1.0)]
     segments = 2 * int(math.log2(cfg.image_size // cfg.grow_from))
     width = cfg.grow_share / segments
     return [((i + 0.5) * width, width) for i in range(segments)] + [((1 + cfg.grow_share) / 2, 1 - cfg.grow_share)]
 
 
-def recipe_rate(name: str, overrides: dict, train_dir: Path, steps: int = 8) -> float:
+def rate_alone(cfg, images: np.ndarray, steps: int, warmup: int) -> float:
     """A recipe's training images/s alone on all threads: the harmonic mean over its phases."""
     from bench.throughput import config_rate
+    return 1 / sum(share / config_rate(cfg, images, steps, warmup, progress=p) for p, share in progress_points(cfg))
+
+
+def measure_rates(runs: list, args, train_dir: Path, results: dict, out: Path) -> None:
+    """--rates: each run's images/s alone and the minutes --images take at it."""
     from facegan.config import preset
     from facegan.data import cached_image_array
-    cfg = preset(name, **overrides)
-    images = np.asarray(cached_image_array(train_dir, cfg.image_size, CACHE, progress=False))
-    seconds_per_image = sum(share / config_rate(cfg, images, steps, warmup=2, progress=p)
-                            for p, share in progress_points(cfg))
-    return 1 / seconds_per_image
+    for label, name, overrides in runs:
+        cfg = preset(name, **overrides)
+        images = np.asarray(cached_image_array(train_dir, cfg.image_size, CACHE, progress=False))
+        rate = rate_alone(cfg, images, steps=8, warmup=2)
+        results["runs"][label] = {"rate": rate, "minutes": args.images / rate / 60, "overrides": overrides}
+        print(f"{label:<22}{rate:>8.1f} img/s  {args.images / rate / 60:>7.1f} min for {args.images} images")
+        out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 def report(results: dict) -> None:
@@ -220,12 +226,7 @@ def main() -> None:
                 args.budgets[label] = budgets[recipe]
         results["budgets"] = args.budgets
         if args.rates:
-            for label, name, overrides in runs:
-                rate = recipe_rate(name, overrides, train_dir)
-                results["runs"][label] = {"rate": rate, "minutes": args.images / rate / 60, "overrides": overrides}
-                print(f"{label:<22}{rate:>8.1f} img/s  {args.images / rate / 60:>7.1f} min for {args.images} images")
-                out.write_text(json.dumps(results, indent=2) + "\n")
-            return
+            return measure_rates(runs, args, train_dir, results, out)
         for label, name, overrides in runs:
             results["runs"][label] = train_and_score(label, name, overrides, args, train_dir, held_out, work)
             if args.keep:

@@ -140,13 +140,13 @@ def facegan_steps(images: np.ndarray, case: dict, steps: int, warmup: int, devic
     return steps * cfg.batch_size / seconds, peak
 
 
-
 def config_rate(cfg: TrainConfig, images: np.ndarray, steps: int, warmup: int,
                 progress: float | None = None) -> float:
     """Images/s of the training step `cfg` describes (its precision included), on the CPU."""
     case = {k: v for k, v in vars(cfg).items() if k not in ("compile", "amp")}
     rate, _ = facegan_steps(images, case, steps, warmup, torch.device("cpu"), amp=cfg.amp, progress=progress)
     return rate
+
 
 # ---------------------------------------------------------------- data path alone
 

@@ -109,7 +109,7 @@ class Recorder:
         self.started = time.time()
         self.deadline = self.started + 60 * cfg.minutes if cfg.minutes else None
         self.best = BestSnapshot(self.run_dir / "checkpoints")
-        self.views_drawn_at = None  # when losses.png and report.html were last drawn (None: not yet)
+        self.views_drawn_at = 0.0  # when losses.png and report.html were last drawn (0: never, so the first epoch draws)
         self.views_stale = False
 
     # ------------------------------------------------------------ start and end
@@ -237,7 +237,7 @@ class Recorder:
             if self.cfg.eval_every and state.epoch % self.cfg.eval_every == 0:
                 self._evaluate(sampler, state)
             self.views_stale = True
-            if self.views_drawn_at is None or time.time() - self.views_drawn_at >= VIEWS_EVERY_S:
+            if time.time() - self.views_drawn_at >= VIEWS_EVERY_S:
                 self._draw_views()
         self.dist.barrier()
 

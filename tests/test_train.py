@@ -141,6 +141,7 @@ def test_loss_plot_and_report_are_redrawn_sparingly_but_end_current(tiny_cfg, mo
     html = (cfg.run_dir / "report.html").read_text()
     assert f"{summary['steps']} steps" in html  # the last draw saw the whole run
 
+
 def final_state(cfg):
     ckpt = load_checkpoint(cfg.run_dir / "checkpoints/latest.pt")
     return ckpt, load_train_samples(cfg.run_dir / "train_samples.pkl")
