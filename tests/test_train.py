@@ -10,7 +10,7 @@ import torch
 from facegan import losses
 from facegan.accel import cpu_has_native_bf16
 from facegan.checkpoint import CheckpointError, load_checkpoint
-from facegan.config import TrainConfig
+from facegan.config import PRESETS, TrainConfig, preset
 from facegan.models import build_models
 from facegan.resume import CHECKPOINT_KEYS
 from facegan.sample import load_train_samples
@@ -125,6 +125,20 @@ def test_run_folder_describes_itself(tiny_cfg):
     assert ckpt["epoch"] == 2 and ckpt["images_seen"] == summary["images_seen"]
     assert set(ckpt) >= {"G", "D", "G_ema", "opt_d", "opt_g", "rng", "config", "fixed_z"}
     assert sorted(ckpt) == sorted(CHECKPOINT_KEYS)  # every key is documented in resume.py, and only those
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_trains_as_named(name, tmp_path):
+    """A preset is a promise on --help: it must pass validation and train with its own nets."""
+    common = dict(epochs=1, out=str(tmp_path), cache_dir=str(tmp_path / "cache"), n_fixed=2)
+    cfg = preset(name, **common, synthetic_n=preset(name).batch_size)  # one step
+    summary = train(cfg, progress=False, log=lambda *a: None)
+    assert summary["steps"] == 1
+    ckpt = load_checkpoint(cfg.run_dir / "checkpoints/latest.pt")
+    assert TrainConfig.from_dict(ckpt["config"]) == cfg
+    g_first = next(iter(ckpt["G"].values()))
+    assert g_first.shape[0] == cfg.z_size  # the first layer of G really has the preset's widths
+    assert g_first.shape[1] == cfg.conv_dim * (8 if cfg.image_size == 64 else 4)
 
 
 def test_loss_plot_and_report_are_redrawn_sparingly_but_end_current(tiny_cfg, monkeypatch):
