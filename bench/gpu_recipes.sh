@@ -8,8 +8,8 @@
 #   SECONDS: the whole script's budget; FIELD=VALUE: the sweep's best trial, on the course preset.
 # TABLE=0 skips the table. A device call lasts at most 10 minutes, so 10 minutes of training plus
 # scoring take two calls: KEEP=DIR keeps the timed run there and a second call with the same KEEP
-# continues it (the device keeps ignored files between calls while it is warm), scoring each time:
-# MINUTES=M sets the timed run's minutes outright:
+# continues it (the device keeps ignored files between calls while it is warm), scoring each time;
+# MINUTES=M sets the timed run's minutes outright (SECONDS is then unused):
 #   TABLE=0 KEEP=bench/results/keep-gpu MINUTES=6 bench/gpu_recipes.sh ZIP OUT1 0   # 6 minutes, scored
 #   TABLE=0 KEEP=bench/results/keep-gpu MINUTES=4 bench/gpu_recipes.sh ZIP OUT2 0   # 10 in all, scored
 # PY picks the interpreter (default python3); IMAGES the images per table run (default 63488);
