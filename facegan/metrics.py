@@ -99,7 +99,8 @@ def inception_features(images: np.ndarray, batch_size: int = 50, device: str = "
     out = np.empty((len(images), FEATURE_DIM), np.float64)
     for start in progress_bar(range(0, len(images), batch_size), desc="inception features", unit="batch",
                       disable=not progress, leave=False):
-        x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
+        # a copy: cached sets are read-only memory maps, which torch.from_numpy warns about
+        x = torch.from_numpy(np.array(images[start:start + batch_size])).to(device)
         x = x.permute(0, 3, 1, 2).float()
         x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
         x = (x - 128) / 128

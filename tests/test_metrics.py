@@ -2,6 +2,8 @@
 
 Feature extraction on CPU is ~20 images/s, so the sets are small and shared per module.
 """
+import warnings
+
 import numpy as np
 import pytest
 
@@ -28,6 +30,15 @@ def feats(sets):
 def test_features_are_2048d_and_deterministic(sets, feats):
     assert feats["a"].shape == (N, 2048) and np.isfinite(feats["a"]).all()
     assert np.array_equal(metrics.inception_features(sets["a"][:8]), feats["a"][:8])
+
+
+
+def test_read_only_images_give_the_same_features_without_a_warning(sets, feats):
+    frozen = sets["a"][:8].copy()
+    frozen.flags.writeable = False  # as a cached set loaded with mmap_mode="r" is
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.array_equal(metrics.inception_features(frozen), feats["a"][:8])
 
 
 @pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16, so features stay fp32")
