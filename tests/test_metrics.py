@@ -32,7 +32,6 @@ def test_features_are_2048d_and_deterministic(sets, feats):
     assert np.array_equal(metrics.inception_features(sets["a"][:8]), feats["a"][:8])
 
 
-
 def test_read_only_images_give_the_same_features_without_a_warning(sets, feats):
     frozen = sets["a"][:8].copy()
     frozen.flags.writeable = False  # as a cached set loaded with mmap_mode="r" is
