@@ -1,0 +1,95 @@
+"""G_ema's length, measured on one training trajectory: paired, free of seed noise.
+
+G_ema never feeds back into training, so one run can carry several averages of G's
+weights at once, and their FIDs then differ by the averaging alone, not by the run (two
+seeds of one recipe differ by ~5 FID; two averages of one run by what the average does).
+This trains one run on the Quality protocol (bench/quality.py's 4,000/2,000 split) with
+extra averages beside the config's own, then scores each at --n images.
+
+Run from the repo root:
+    .venv/bin/python bench/ema_lengths.py --images 515840 --decays 0.9995 0.9998 --run cpu-s0 cpu seed=0
+Writes --out (JSON, after each score) with every decay's FID/KID; the config's own decay
+is scored too, so it can be checked against bench/quality.py's figure for the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from bench.quality import CACHE, SUBSET, parse_run, split_folders  # noqa: E402
+from facegan import step as step_module  # noqa: E402
+from facegan.ema import EMA  # noqa: E402
+
+
+class ShadowedEMA(EMA):
+    """The config's EMA, plus one shadow average per extra decay, updated in the same call.
+
+    Shadows use EMA's own update (the same warm-up ramp, BatchNorm statistics copied from
+    G), so the config's decay listed among them would reproduce its G_ema exactly."""
+    extra_decays: tuple[float, ...] = ()
+    built: list[ShadowedEMA] = []
+
+    def __init__(self, model, decay: float):
+        super().__init__(model, decay)
+        self.shadows = {d: EMA(model, d) for d in self.extra_decays}
+        ShadowedEMA.built.append(self)
+
+    def update(self, model, step: int) -> None:
+        super().update(model, step)
+        for shadow in self.shadows.values():
+            shadow.update(model, step)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, required=True, help="training images seen (whole epochs, rounded up)")
+    parser.add_argument("--decays", type=float, nargs="+", required=True, help="extra EMA decays to score")
+    parser.add_argument("--run", nargs="+", required=True, metavar="LABEL PRESET [FIELD=VALUE]")
+    parser.add_argument("--n", type=int, default=2000, help="held-out images (and samples) for FID/KID")
+    parser.add_argument("--out", type=Path, help="JSON results (default: bench/results/ema-LABEL.json)")
+    args = parser.parse_args()
+    if not SUBSET.is_file():
+        sys.exit(f"bench/ema_lengths.py needs {SUBSET}")
+    label, name, overrides = parse_run(args.run)
+    out = args.out or ROOT / f"bench/results/ema-{label}.json"
+
+    from facegan.config import preset
+    from facegan.data import cached_image_array
+    from facegan.metrics import evaluate_generator
+    from facegan.train import train
+
+    train_dir, test_dir = split_folders(args.n)
+    held_out = np.asarray(cached_image_array(test_dir, 64, CACHE, progress=False))
+    probe = preset(name, **overrides)
+    if probe.ema_decay <= 0:
+        sys.exit(f"{name} {overrides}: ema_decay is 0; the shadows ride on the config's EMA, so set one")
+    n_train = len(list(train_dir.iterdir()))
+    epochs = max(1, math.ceil(args.images / (n_train // probe.batch_size * probe.batch_size)))
+    ShadowedEMA.extra_decays = tuple(d for d in args.decays if d != probe.ema_decay)
+    step_module.EMA = ShadowedEMA  # GAN.build makes the config's EMA through this name
+    with tempfile.TemporaryDirectory(prefix="facegan-ema-") as work:
+        cfg = preset(name, data="folder", data_dir=str(train_dir), image_size=64, epochs=epochs,
+                     out=str(Path(work) / label), cache_dir=str(CACHE), **overrides)
+        summary = train(cfg, progress=True)
+    ema = ShadowedEMA.built[-1]
+    averages = {probe.ema_decay: ema.model, **{d: s.model for d, s in ema.shadows.items()}}
+    results = {"label": label, "preset": name, "overrides": overrides, "images_seen": summary["images_seen"],
+               "n": args.n, "decays": {}}
+    for decay, G in sorted(averages.items()):
+        scores = evaluate_generator(G.eval(), held_out, args.n, cfg.z_size, CACHE, progress=False)
+        results["decays"][str(decay)] = scores
+        print(f"{label} ema_decay={decay}: FID {scores['fid']:.2f}  KID {scores['kid']:.4f}", flush=True)
+        out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
