@@ -6,8 +6,14 @@ seeds of one recipe differ by ~5 FID; two averages of one run by what the averag
 This trains one run on the Quality protocol (bench/quality.py's 4,000/2,000 split) with
 extra averages beside the config's own, then scores each at --n images.
 
+An average is DECAY[:RAMP]: facegan's EMA uses min(DECAY, (1 + step) / (RAMP + step)) with
+RAMP 10, and below ~9,000 steps (a 30-minute CPU run has ~8,000) that ramp, not the decay,
+sets the length: at step s the newest weights count (RAMP - 1) / (RAMP + s), so the average
+spans about s / (RAMP - 1) steps, a ninth of the run. A smaller RAMP averages a larger share
+(RAMP 2: the plain mean of every step's weights); a DECAY below the ramp caps the length.
+
 Run from the repo root:
-    .venv/bin/python bench/ema_lengths.py --images 515840 --decays 0.9995 0.9998 --run cpu-s0 cpu seed=0
+    .venv/bin/python bench/ema_lengths.py --images 515840 --decays 0.998 0.9999:5 0.9999:3 --run cpu-s0 cpu seed=0
 Writes --out (JSON, after each score) with every decay's FID/KID; the config's own decay
 is scored too, so it can be checked against bench/quality.py's figure for the same run.
 """
@@ -30,17 +36,27 @@ from facegan import step as step_module  # noqa: E402
 from facegan.ema import EMA  # noqa: E402
 
 
+class RampedEMA(EMA):
+    """EMA with its own ramp constant (facegan's is 10)."""
+    def __init__(self, model, decay: float, ramp: float):
+        super().__init__(model, decay)
+        self.ramp = ramp
+
+    def decay_at(self, step: int) -> float:
+        return min(self.decay, (1 + step) / (self.ramp + step))
+
+
 class ShadowedEMA(EMA):
     """The config's EMA, plus one shadow average per extra decay, updated in the same call.
 
-    Shadows use EMA's own update (the same warm-up ramp, BatchNorm statistics copied from
-    G), so the config's decay listed among them would reproduce its G_ema exactly."""
-    extra_decays: tuple[float, ...] = ()
+    Shadows use EMA's own update (BatchNorm statistics copied from G), so the config's
+    decay listed among them (ramp 10) reproduces its G_ema exactly."""
+    extra: tuple[str, ...] = ()  # DECAY[:RAMP] specs
     built: list[ShadowedEMA] = []
 
     def __init__(self, model, decay: float):
         super().__init__(model, decay)
-        self.shadows = {d: EMA(model, d) for d in self.extra_decays}
+        self.shadows = {spec: RampedEMA(model, *parse_average(spec)) for spec in self.extra}
         ShadowedEMA.built.append(self)
 
     def update(self, model, step: int) -> None:
@@ -49,10 +65,17 @@ class ShadowedEMA(EMA):
             shadow.update(model, step)
 
 
+def parse_average(spec: str) -> tuple[float, float]:
+    """"0.9999:3" -> (0.9999, 3.0); "0.998" -> (0.998, 10.0)."""
+    decay, _, ramp = spec.partition(":")
+    return float(decay), float(ramp or 10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, required=True, help="training images seen (whole epochs, rounded up)")
-    parser.add_argument("--decays", type=float, nargs="+", required=True, help="extra EMA decays to score")
+    parser.add_argument("--decays", nargs="+", required=True, metavar="DECAY[:RAMP]",
+                        help="extra averages to score (see above)")
     parser.add_argument("--run", nargs="+", required=True, metavar="LABEL PRESET [FIELD=VALUE]")
     parser.add_argument("--n", type=int, default=2000, help="held-out images (and samples) for FID/KID")
     parser.add_argument("--out", type=Path, help="JSON results (default: bench/results/ema-LABEL.json)")
@@ -74,19 +97,19 @@ def main() -> None:
         sys.exit(f"{name} {overrides}: ema_decay is 0; the shadows ride on the config's EMA, so set one")
     n_train = len(list(train_dir.iterdir()))
     epochs = max(1, math.ceil(args.images / (n_train // probe.batch_size * probe.batch_size)))
-    ShadowedEMA.extra_decays = tuple(d for d in args.decays if d != probe.ema_decay)
+    ShadowedEMA.extra = tuple(args.decays)
     step_module.EMA = ShadowedEMA  # GAN.build makes the config's EMA through this name
     with tempfile.TemporaryDirectory(prefix="facegan-ema-") as work:
         cfg = preset(name, data="folder", data_dir=str(train_dir), image_size=64, epochs=epochs,
                      out=str(Path(work) / label), cache_dir=str(CACHE), **overrides)
         summary = train(cfg, progress=True)
     ema = ShadowedEMA.built[-1]
-    averages = {probe.ema_decay: ema.model, **{d: s.model for d, s in ema.shadows.items()}}
+    averages = {f"{probe.ema_decay} (the config's)": ema.model, **{d: s.model for d, s in ema.shadows.items()}}
     results = {"label": label, "preset": name, "overrides": overrides, "images_seen": summary["images_seen"],
                "n": args.n, "decays": {}}
-    for decay, G in sorted(averages.items()):
+    for decay, G in averages.items():
         scores = evaluate_generator(G.eval(), held_out, args.n, cfg.z_size, CACHE, progress=False)
-        results["decays"][str(decay)] = scores
+        results["decays"][decay] = scores
         print(f"{label} ema_decay={decay}: FID {scores['fid']:.2f}  KID {scores['kid']:.4f}", flush=True)
         out.write_text(json.dumps(results, indent=2) + "\n")
 
