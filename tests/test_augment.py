@@ -121,6 +121,19 @@ def test_color_scales_saturation_by_one_factor_per_image():
     assert factor.min() >= 0 and factor.max() <= 3 + 1e-4 and factor.std() > 0.3
 
 
+def test_color_equals_diffaugments_three_steps_one_after_the_other():
+    # color() computes them in one fused pass; it must stay DiffAugment's transform
+    x = images(b=64, size=8)
+    draws = gen(11)
+    brightness, saturation, contrast = (torch.rand(64, 1, 1, 1, generator=draws) for _ in range(3))
+    want = x + (brightness - 0.5)
+    gray = want.mean(1, keepdim=True)
+    want = (want - gray) * (saturation * 2) + gray
+    mean = want.mean((1, 2, 3), keepdim=True)
+    want = (want - mean) * (contrast + 0.5) + mean
+    torch.testing.assert_close(diff_augment(x, "color", gen(11)), want)
+
+
 @pytest.mark.parametrize("policy", ["", " , "])
 def test_empty_policy_returns_the_input_itself(policy):
     x = images()
