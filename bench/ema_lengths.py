@@ -14,8 +14,9 @@ spans about s / (RAMP - 1) steps, a ninth of the run. A smaller RAMP averages a 
 
 Run from the repo root:
     .venv/bin/python bench/ema_lengths.py --images 515840 --decays 0.998 0.9999:5 0.9999:3 --run cpu-s0 cpu seed=0
-Writes --out (JSON, after each score) with every decay's FID/KID; the config's own decay
-is scored too, so it can be checked against bench/quality.py's figure for the same run.
+Writes --out (JSON, after each score) with every decay's FID/KID, and each average's 64 faces
+(bench/quality.py's latent seeds) to bench/results/quality/LABEL-emaDECAY.png; the config's own
+decay is scored too, so it can be checked against bench/quality.py's figure for the same run.
 """
 from __future__ import annotations
 
@@ -30,8 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
-from bench.quality import CACHE, SUBSET, parse_run, split_folders  # noqa: E402
+from bench.quality import CACHE, GRIDS, SUBSET, parse_run, split_folders  # noqa: E402
 from facegan import step as step_module  # noqa: E402
 from facegan.ema import EMA  # noqa: E402
 
@@ -88,6 +90,7 @@ def main() -> None:
     from facegan.config import preset
     from facegan.data import cached_image_array
     from facegan.metrics import evaluate_generator
+    from facegan.sample import generate, image_grid, save_png
     from facegan.train import train
 
     train_dir, test_dir = split_folders(args.n)
@@ -107,8 +110,10 @@ def main() -> None:
     averages = {f"{probe.ema_decay} (the config's)": ema.model, **{d: s.model for d, s in ema.shadows.items()}}
     results = {"label": label, "preset": name, "overrides": overrides, "images_seen": summary["images_seen"],
                "n": args.n, "decays": {}}
+    z = torch.randn(64, cfg.z_size, generator=torch.Generator().manual_seed(7))
     for decay, G in averages.items():
-        scores = evaluate_generator(G.eval(), held_out, args.n, cfg.z_size, CACHE, progress=False)
+        save_png(GRIDS / f"{label}-ema{decay.split()[0]}.png", image_grid(generate(G.eval(), z)), upscale=2)
+        scores = evaluate_generator(G, held_out, args.n, cfg.z_size, CACHE, progress=False)
         results["decays"][decay] = scores
         print(f"{label} ema_decay={decay}: FID {scores['fid']:.2f}  KID {scores['kid']:.4f}", flush=True)
         out.write_text(json.dumps(results, indent=2) + "\n")
