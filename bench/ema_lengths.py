@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 from pathlib import Path
@@ -31,9 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
-from bench.quality import CACHE, GRIDS, SUBSET, parse_run, split_folders  # noqa: E402
+from bench.quality import CACHE, GRIDS, SUBSET, epochs_for, grid_latents, parse_run, split_folders  # noqa: E402,E501
 from facegan import step as step_module  # noqa: E402
 from facegan.ema import EMA  # noqa: E402
 
@@ -98,8 +96,7 @@ def main() -> None:
     probe = preset(name, **overrides)
     if probe.ema_decay <= 0:
         sys.exit(f"{name} {overrides}: ema_decay is 0; the shadows ride on the config's EMA, so set one")
-    n_train = len(list(train_dir.iterdir()))
-    epochs = max(1, math.ceil(args.images / (n_train // probe.batch_size * probe.batch_size)))
+    epochs = epochs_for(args.images, train_dir, probe.batch_size)
     ShadowedEMA.extra = tuple(args.decays)
     step_module.EMA = ShadowedEMA  # GAN.build makes the config's EMA through this name
     with tempfile.TemporaryDirectory(prefix="facegan-ema-") as work:
@@ -110,7 +107,7 @@ def main() -> None:
     averages = {f"{probe.ema_decay} (the config's)": ema.model, **{d: s.model for d, s in ema.shadows.items()}}
     results = {"label": label, "preset": name, "overrides": overrides, "images_seen": summary["images_seen"],
                "n": args.n, "decays": {}}
-    z = torch.randn(64, cfg.z_size, generator=torch.Generator().manual_seed(7))
+    z = grid_latents(cfg.z_size)
     for decay, G in averages.items():
         save_png(GRIDS / f"{label}-ema{decay.split()[0]}.png", image_grid(generate(G.eval(), z)), upscale=2)
         scores = evaluate_generator(G, held_out, args.n, cfg.z_size, CACHE, progress=False)

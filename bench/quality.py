@@ -90,6 +90,17 @@ def parse_run(words: list[str]) -> tuple[str, str, dict]:
     return label, name, overrides
 
 
+def epochs_for(images: int, train_dir: Path, batch_size: int) -> int:
+    """The whole epochs over train_dir (last partial batch dropped) that cover `images`."""
+    per_epoch = len(list(train_dir.iterdir())) // batch_size * batch_size
+    return max(1, math.ceil(images / per_epoch))
+
+
+def grid_latents(z_size: int) -> torch.Tensor:
+    """The 64 latents every saved grid shows, so grids of different runs compare face by face."""
+    return torch.randn(64, z_size, generator=torch.Generator().manual_seed(7))
+
+
 def train_and_score(label, name, overrides, args, train_dir, held_out, work) -> dict:
     from facegan.audit import audit
     from facegan.config import preset
@@ -99,18 +110,16 @@ def train_and_score(label, name, overrides, args, train_dir, held_out, work) -> 
     from facegan.tone import tone_weights
     from facegan.train import train
 
-    n_train = len(list(train_dir.iterdir()))
     probe = preset(name, image_size=args.image_size, **overrides)
     budget = args.budgets.get(label, args.images)  # --minutes: the images this recipe runs in that time
-    epochs = max(1, math.ceil(budget / (n_train // probe.batch_size * probe.batch_size)))
+    epochs = epochs_for(budget, train_dir, probe.batch_size)
     cfg = preset(name, data="folder", data_dir=str(train_dir), image_size=args.image_size, epochs=epochs,
                  out=str(work / "runs" / label), cache_dir=str(CACHE), **overrides)
     if args.resume:  # continue a --keep copy of this run to --images
         shutil.copytree(Path(args.resume) / label, cfg.run_dir)
     summary = train(cfg, resume=bool(args.resume), progress=True)
     G, _ = generator_from_checkpoint(cfg.run_dir / "checkpoints/latest.pt")
-    z = torch.randn(64, cfg.z_size, generator=torch.Generator().manual_seed(7))
-    save_png(GRIDS / f"{label}.png", image_grid(generate(G, z)), upscale=2)
+    save_png(GRIDS / f"{label}.png", image_grid(generate(G, grid_latents(cfg.z_size))), upscale=2)
     # --audit also scores against the held-out faces resampled to equal tone shares (the
     # reference balanced training aims at), so balancing's FID cost splits into intended and not.
     scores = evaluate_generator(G, held_out, args.n, cfg.z_size, CACHE, progress=True,
