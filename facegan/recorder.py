@@ -27,9 +27,13 @@ from .resume import RunState, latest_checkpoint
 from .runlog import RunLog, read_metrics, truncate_metrics
 from .sample import generate, image_grid, save_png, save_train_samples
 
-# The loss plot and report.html take about a second to draw. On a GPU with a small data set
-# an epoch takes about as long, so they are redrawn at most this often (and when the run ends).
+# The views of a run (train_samples.pkl, losses.png, report.html) hold every epoch so far, so
+# writing them costs more as a run grows: after 150 epochs about 2 s on one CPU core, which
+# the training loop waits for. They are rewritten at most every VIEWS_EVERY_S, further apart
+# once that would spend more than VIEWS_SHARE of the run on them, and always at its end (the
+# checkpoint carries the samples since the last write, so nothing is lost in between).
 VIEWS_EVERY_S = 30.0
+VIEWS_SHARE = 0.02
 
 
 class TrainingError(RuntimeError):
@@ -109,7 +113,9 @@ class Recorder:
         self.started = time.time()
         self.deadline = self.started + 60 * cfg.minutes if cfg.minutes else None
         self.best = BestSnapshot(self.run_dir / "checkpoints")
-        self.views_drawn_at = 0.0  # when losses.png and report.html were last drawn (0: never, so the first epoch draws)
+        self.views_drawn_at = 0.0  # when the views were last written (0: never, so the first epoch writes them)
+        self.views_every = VIEWS_EVERY_S
+        self.samples_seconds = 0.0  # what the last train_samples.pkl write took
         self.views_stale = False
 
     # ------------------------------------------------------------ start and end
@@ -152,6 +158,7 @@ class Recorder:
         """Close the bar and logs; the run's summary."""
         self.bar.close()
         if self.dist.is_main and self.views_stale:
+            self._save_samples(state)
             self._draw_views()
         if self.runlog is not None:
             self.runlog.close()
@@ -189,6 +196,7 @@ class Recorder:
             self._log_row(state)
         path = latest_checkpoint(self.run_dir)
         if self.dist.is_main:
+            self._save_samples(state)  # train_samples.pkl is current for whoever reads it next
             save_checkpoint(path, state.snapshot(self.cfg, parts))
         self.dist.barrier()
         where = f"epoch {state.epoch + 1}, batch {state.batch} (step {state.step}); checkpoint saved to {path}"
@@ -230,27 +238,40 @@ class Recorder:
             self._log_row(state)
         if self.dist.is_main:
             state.samples.append(generate(sampler, state.fixed_z))
-            self._write_samples(state)
+            self._write_grid(state)
             self._warn(self.monitor.observe_samples(state.samples[-1]), state.step)
+            self.views_stale = True
+            due = time.time() - self.views_drawn_at >= self.views_every
+            if due:  # before the checkpoint, which then carries only the samples the pickle lacks
+                self._save_samples(state)
             save_checkpoint(latest_checkpoint(self.run_dir), state.snapshot(self.cfg, parts))
             _keep_epoch_snapshot(latest_checkpoint(self.run_dir), state.epoch, self.cfg.keep_checkpoints)
             if self.cfg.eval_every and state.epoch % self.cfg.eval_every == 0:
                 self._evaluate(sampler, state)
-            self.views_stale = True
-            if time.time() - self.views_drawn_at >= VIEWS_EVERY_S:
+            if due:
                 self._draw_views()
         self.dist.barrier()
 
+    def _save_samples(self, state: RunState) -> None:
+        started = time.time()
+        if state.samples_saved < len(state.samples):
+            save_train_samples(self.run_dir / "train_samples.pkl", state.samples)
+            state.samples_saved = len(state.samples)
+        self.samples_seconds = time.time() - started
+
     def _draw_views(self) -> None:
-        """The loss plot and report.html, from what the run folder holds now."""
+        """The loss plot and report.html, from what the run folder holds now (after _save_samples)."""
         from .plots import plot_losses, save_figure  # matplotlib: only the writing side of a run needs it
         from .report import write_report
 
+        started = time.time()
         metrics = self.run_dir / "metrics.jsonl"
         if metrics.exists() and metrics.stat().st_size:
             save_figure(plot_losses(read_metrics(metrics)), self.run_dir / "losses.png")
         write_report(self.run_dir)
         self.views_drawn_at, self.views_stale = time.time(), False
+        spent = self.samples_seconds + self.views_drawn_at - started
+        self.views_every = max(VIEWS_EVERY_S, spent / VIEWS_SHARE)
 
     def plateaued(self) -> bool:
         """--early-stop: true on every rank once that many evaluations brought no new best FID."""
@@ -260,9 +281,8 @@ class Recorder:
                      f"at epoch {self.best.epoch}, is in {self.best.path}")
         return self.dist.any(done)
 
-    def _write_samples(self, state: RunState) -> None:
+    def _write_grid(self, state: RunState) -> None:
         grid = image_grid(state.samples[-1], nrow=8)
-        save_train_samples(self.run_dir / "train_samples.pkl", state.samples)
         save_png(self.run_dir / "samples" / f"epoch_{state.epoch:03d}.png", grid,
                  upscale=max(1, 128 // state.samples[-1].shape[1]))
         if self.cfg.tensorboard:

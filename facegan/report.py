@@ -1,7 +1,7 @@
 """One self-contained HTML page per run: config, loss curves, FID over time, sample grids by epoch.
 
 Every image is inlined as a base64 PNG, so RUN_DIR/report.html can be mailed, attached
-to an issue or opened from disk with no server. Training rewrites it after each epoch;
+to an issue or opened from disk with no server. Training rewrites it every 30 s or so;
 `python -m facegan report RUN_DIR` rebuilds it from the run folder alone.
 """
 from __future__ import annotations

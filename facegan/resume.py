@@ -18,15 +18,20 @@ only by `RunState.snapshot`. Its keys (CHECKPOINT_KEYS):
     schedule        the D/G schedule's state, or None for a schedule that has none
     augmenter       the augmenter's generator state
     monitor         the collapse monitor's state
+    samples         {"saved": k, "unsaved": (E - k, n_fixed, S, S, 3) uint8}: the fixed-z samples
+                    of the finished epochs that train_samples.pkl did not hold yet when it was written
 
 The weights come from the checkpoint; the samples of the finished epochs come from
-`train_samples.pkl` beside it (cut to the checkpoint's epoch).
+`train_samples.pkl` beside it (its first k) and from the checkpoint (the rest). The pickle
+holds every epoch, so rewriting it after each one would cost time that grows with the run;
+it is rewritten only now and then (recorder.py), and the checkpoint carries the epochs since.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -37,9 +42,10 @@ from .seeds import stream_seed
 
 POSITION_KEYS = ("epoch", "batch", "step", "images_seen", "fixed_z", "z_generator", "rng")
 PART_KEYS = ("G", "D", "opt_d", "opt_g", "G_ema", "schedule", "augmenter", "monitor")
-CHECKPOINT_KEYS = ("format", "config", *POSITION_KEYS, *PART_KEYS)
-# Older checkpoints lack these (or hold None): a resume starts them fresh.
-OPTIONAL_KEYS = ("batch", "G_ema", "schedule", "augmenter", "monitor")
+CHECKPOINT_KEYS = ("format", "config", *POSITION_KEYS, *PART_KEYS, "samples")
+# Older checkpoints lack these (or hold None): a resume starts them fresh (and takes every
+# epoch's samples from train_samples.pkl, which they rewrote each epoch).
+OPTIONAL_KEYS = ("batch", "G_ema", "schedule", "augmenter", "monitor", "samples")
 RESUME_KEYS = tuple(k for k in CHECKPOINT_KEYS if k not in OPTIONAL_KEYS)
 COUNTER_KEYS = ("epoch", "batch", "step", "images_seen")
 
@@ -58,6 +64,7 @@ class RunState:
     step: int = 0
     images_seen: int = 0
     samples: list = field(default_factory=list)  # one uint8 grid batch per finished epoch (rank 0)
+    samples_saved: int = 0  # how many of them train_samples.pkl holds
     reseeded: bool = False  # resumed with a fresh latent stream: correct, but not bit for bit
 
     @classmethod
@@ -91,7 +98,13 @@ class RunState:
         return {"config": cfg.to_dict(), "epoch": self.epoch, "batch": self.batch, "step": self.step,
                 "images_seen": self.images_seen, "fixed_z": self.fixed_z.cpu(),
                 "z_generator": self.z_gen.get_state(), "rng": rng_state(),
-                **{key: _state_of(parts[key]) for key in PART_KEYS}}
+                **{key: _state_of(parts[key]) for key in PART_KEYS}, "samples": self._unsaved_samples()}
+
+    def _unsaved_samples(self) -> dict:
+        # Tensors, not numpy arrays: checkpoints are read with torch.load(weights_only=True).
+        unsaved = self.samples[self.samples_saved:]
+        return {"saved": self.samples_saved,
+                "unsaved": torch.from_numpy(np.stack(unsaved)) if unsaved else torch.empty(0, dtype=torch.uint8)}
 
     def restore(self, ckpt: dict, cfg: TrainConfig, parts: dict, rank: int = 0,
                 source: Path | str | None = None) -> None:
@@ -115,11 +128,30 @@ class RunState:
         self.epoch, self.batch = ckpt["epoch"], ckpt.get("batch") or 0
         self.step, self.images_seen = ckpt["step"], ckpt["images_seen"]
         self.fixed_z = ckpt["fixed_z"].to(self.fixed_z.device)
-        samples = cfg.run_dir / "train_samples.pkl"
-        self.samples = load_train_samples(samples)[:self.epoch] if samples.exists() else []
+        self.samples, self.samples_saved = _finished_epochs_samples(ckpt, cfg, source)
         self.reseeded = not _restore_latent_stream(self.z_gen, ckpt["z_generator"], rank)
         if self.reseeded:
             self.z_gen.manual_seed(stream_seed(cfg.seed, "latents", rank, step=self.step))
+
+
+def _finished_epochs_samples(ckpt: dict, cfg: TrainConfig, source: Path) -> tuple[list, int]:
+    """The fixed-z samples of the checkpoint's finished epochs, and how many of them came
+    from train_samples.pkl (a file written later than the checkpoint holds more: cut)."""
+    pkl = cfg.run_dir / "train_samples.pkl"
+    saved = load_train_samples(pkl) if pkl.exists() else []
+    record = ckpt.get("samples")
+    if record is None:  # an older checkpoint: the pickle was rewritten every epoch
+        return saved[:ckpt["epoch"]], min(len(saved), ckpt["epoch"])
+    k, unsaved = (record.get("saved"), record.get("unsaved")) if isinstance(record, dict) else (None, None)
+    shape = (cfg.n_fixed, cfg.image_size, cfg.image_size, 3)
+    if not (isinstance(k, int) and not isinstance(k, bool) and isinstance(unsaved, torch.Tensor)
+            and unsaved.dtype == torch.uint8 and 0 <= k and k + len(unsaved) <= ckpt["epoch"]
+            and (len(unsaved) == 0 or tuple(unsaved.shape[1:]) == shape)):
+        raise CheckpointError(f"{source}: its samples record is not one facegan saves (the samples train_samples.pkl "
+                              f"lacks, {shape} uint8 each); resume from another snapshot in the run's "
+                              f"checkpoints/ folder")
+    saved = saved[:k]
+    return saved + [t.numpy() for t in unsaved], len(saved)
 
 
 def _state_of(part):

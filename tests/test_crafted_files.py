@@ -135,6 +135,17 @@ def test_resuming_a_crafted_counter_or_latent_is_one_line(run, capsys):
     assert "fixed_z" in err
 
 
+@pytest.mark.parametrize("samples", [[1, 2], {"saved": "1", "unsaved": torch.empty(0, dtype=torch.uint8)},
+                                     {"saved": 0, "unsaved": torch.zeros(1, 2, 3)},
+                                     {"saved": 0, "unsaved": torch.zeros(9, 4, 32, 32, 3, dtype=torch.uint8)}],
+                         ids=["not-a-dict", "count-not-int", "not-images", "more-epochs-than-run"])
+def test_resuming_a_crafted_samples_record_is_one_line(run, capsys, samples):
+    ckpt = run / "checkpoints/latest.pt"
+    rewrite(ckpt, samples=samples)
+    err = one_line_error(capsys, ["train", "--out", run, "--resume", "--epochs", 2, "--quiet"], ckpt)
+    assert "samples record" in err
+
+
 # ---------------------------------------------------------------- unreadable checkpoints
 
 class NotAllowed:

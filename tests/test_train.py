@@ -156,6 +156,47 @@ def test_loss_plot_and_report_are_redrawn_sparingly_but_end_current(tiny_cfg, mo
     assert f"{summary['steps']} steps" in html  # the last draw saw the whole run
 
 
+@pytest.mark.parametrize("share, draws", [(1e9, 3), (1e-9, 2)])  # no cap; a cap no write fits
+def test_the_views_are_spaced_out_once_writing_them_takes_more_than_their_share(tiny_cfg, monkeypatch, share, draws):
+    # They hold every epoch so far, so they cost more as a run grows; VIEWS_SHARE caps that cost.
+    from facegan import recorder
+    written = []
+    real_save = recorder.save_train_samples
+    monkeypatch.setattr(recorder, "save_train_samples", lambda path, s: written.append(len(s)) or real_save(path, s))
+    monkeypatch.setattr(recorder, "VIEWS_EVERY_S", 0.0)
+    monkeypatch.setattr(recorder, "VIEWS_SHARE", share)
+    cfg = tiny_cfg(epochs=3, log_every=1)
+    train(cfg, progress=False)
+    assert written == ([1, 2, 3] if draws == 3 else [1, 3])  # never: the first epoch, and the end
+    assert len(load_train_samples(cfg.run_dir / "train_samples.pkl")) == 3
+
+
+def test_a_run_killed_between_two_writes_of_train_samples_pkl_resumes_with_every_epoch(tiny_cfg, tmp_path,
+                                                                                      monkeypatch):
+    # The checkpoint carries the samples of the epochs since the pickle was last written.
+    from facegan import recorder
+    monkeypatch.setattr(recorder, "VIEWS_EVERY_S", 3600.0)
+    straight = tiny_cfg(out=str(tmp_path / "straight"), epochs=3)
+    train(straight, progress=False)
+    killed = tiny_cfg(out=str(tmp_path / "killed"), epochs=3)
+    pkl = killed.run_dir / "train_samples.pkl"
+    first_write = []
+
+    def stop_after_two(epochs_done):
+        if epochs_done == 1:
+            first_write.append(pkl.read_bytes())
+        return epochs_done == 2
+    train(killed, progress=False, should_stop=stop_after_two)
+    pkl.write_bytes(first_write[0])  # as a kill before the end-of-run write would leave it: epoch 1 only
+    assert len(load_train_samples(pkl)) == 1
+    record = load_checkpoint(killed.run_dir / "checkpoints/latest.pt")["samples"]
+    assert record["saved"] == 1 and len(record["unsaved"]) == 1
+    train(killed, resume=True, progress=False)
+    (a, sa), (b, sb) = final_state(straight), final_state(killed)
+    assert_same_state(a, b)
+    assert len(sb) == 3 and all(np.array_equal(x, y) for x, y in zip(sa, sb))
+
+
 def final_state(cfg):
     ckpt = load_checkpoint(cfg.run_dir / "checkpoints/latest.pt")
     return ckpt, load_train_samples(cfg.run_dir / "train_samples.pkl")
