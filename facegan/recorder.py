@@ -115,7 +115,6 @@ class Recorder:
         self.best = BestSnapshot(self.run_dir / "checkpoints")
         self.views_drawn_at = 0.0  # when the views were last written (0: never, so the first epoch writes them)
         self.views_every = VIEWS_EVERY_S
-        self.samples_seconds = 0.0  # what the last train_samples.pkl write took
         self.views_stale = False
 
     # ------------------------------------------------------------ start and end
@@ -158,8 +157,7 @@ class Recorder:
         """Close the bar and logs; the run's summary."""
         self.bar.close()
         if self.dist.is_main and self.views_stale:
-            self._save_samples(state)
-            self._draw_views()
+            self._write_views(state)
         if self.runlog is not None:
             self.runlog.close()
         best = {} if self.best.epoch is None else {"best": {"epoch": self.best.epoch, "fid": self.best.fid,
@@ -240,38 +238,34 @@ class Recorder:
             state.samples.append(generate(sampler, state.fixed_z))
             self._write_grid(state)
             self._warn(self.monitor.observe_samples(state.samples[-1]), state.step)
-            self.views_stale = True
-            due = time.time() - self.views_drawn_at >= self.views_every
-            if due:  # before the checkpoint, which then carries only the samples the pickle lacks
-                self._save_samples(state)
             save_checkpoint(latest_checkpoint(self.run_dir), state.snapshot(self.cfg, parts))
             _keep_epoch_snapshot(latest_checkpoint(self.run_dir), state.epoch, self.cfg.keep_checkpoints)
             if self.cfg.eval_every and state.epoch % self.cfg.eval_every == 0:
                 self._evaluate(sampler, state)
-            if due:
-                self._draw_views()
+            self.views_stale = True
+            if time.time() - self.views_drawn_at >= self.views_every:
+                self._write_views(state)
         self.dist.barrier()
 
     def _save_samples(self, state: RunState) -> None:
-        started = time.time()
         if state.samples_saved < len(state.samples):
             save_train_samples(self.run_dir / "train_samples.pkl", state.samples)
             state.samples_saved = len(state.samples)
-        self.samples_seconds = time.time() - started
 
-    def _draw_views(self) -> None:
-        """The loss plot and report.html, from what the run folder holds now (after _save_samples)."""
+    def _write_views(self, state: RunState) -> None:
+        """train_samples.pkl, the loss plot and report.html, from the run so far; the time they
+        took sets how long until the next write."""
         from .plots import plot_losses, save_figure  # matplotlib: only the writing side of a run needs it
         from .report import write_report
 
         started = time.time()
+        self._save_samples(state)
         metrics = self.run_dir / "metrics.jsonl"
         if metrics.exists() and metrics.stat().st_size:
             save_figure(plot_losses(read_metrics(metrics)), self.run_dir / "losses.png")
         write_report(self.run_dir)
         self.views_drawn_at, self.views_stale = time.time(), False
-        spent = self.samples_seconds + self.views_drawn_at - started
-        self.views_every = max(VIEWS_EVERY_S, spent / VIEWS_SHARE)
+        self.views_every = max(VIEWS_EVERY_S, (self.views_drawn_at - started) / VIEWS_SHARE)
 
     def plateaued(self) -> bool:
         """--early-stop: true on every rank once that many evaluations brought no new best FID."""

@@ -144,14 +144,17 @@ def _finished_epochs_samples(ckpt: dict, cfg: TrainConfig, source: Path) -> tupl
         return saved[:ckpt["epoch"]], min(len(saved), ckpt["epoch"])
     k, unsaved = (record.get("saved"), record.get("unsaved")) if isinstance(record, dict) else (None, None)
     shape = (cfg.n_fixed, cfg.image_size, cfg.image_size, 3)
-    if not (isinstance(k, int) and not isinstance(k, bool) and isinstance(unsaved, torch.Tensor)
-            and unsaved.dtype == torch.uint8 and 0 <= k and k + len(unsaved) <= ckpt["epoch"]
-            and (len(unsaved) == 0 or tuple(unsaved.shape[1:]) == shape)):
+    if not (_is_count(k) and isinstance(unsaved, torch.Tensor) and unsaved.dtype == torch.uint8
+            and k + len(unsaved) <= ckpt["epoch"] and (len(unsaved) == 0 or tuple(unsaved.shape[1:]) == shape)):
         raise CheckpointError(f"{source}: its samples record is not one facegan saves (the samples train_samples.pkl "
                               f"lacks, {shape} uint8 each); resume from another snapshot in the run's "
                               f"checkpoints/ folder")
     saved = saved[:k]
     return saved + [t.numpy() for t in unsaved], len(saved)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _state_of(part):
@@ -179,7 +182,7 @@ def check_position(ckpt: dict, cfg: TrainConfig, source: Path) -> None:
         value = ckpt.get(key, 0)
         if value is None and key == "batch":
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if not _is_count(value):
             shown = value if isinstance(value, int) else f"a {type(value).__name__}"
             raise CheckpointError(f"{source}: its {key} is {shown}, not a count; resume from another "
                                   f"snapshot in the run's checkpoints/ folder")
