@@ -139,6 +139,8 @@ class TrainConfig:
     mbstd: bool = opt(False, "resnet: a minibatch standard-deviation feature in D (Karras et al. 2018)", MODELS)
     z_size: int = opt(100, "length of the latent vector z", MODELS, POSITIVE)
     conv_dim: int = opt(64, "width of the first D layer / last G layer", MODELS, POSITIVE)
+    g_conv_dim: int = opt(0, "width of G's last layer when G should be wider or narrower than D; 0: conv_dim",
+                          MODELS, NON_NEGATIVE_OFF)
     extra_layers: int = opt(0, "deeper nets: 3x3 conv blocks added to D and G at the finest feature map",
                             MODELS, Range(0, 8, note="0 is the DCGAN paper's"))
     d_dropout: float = opt(0.0, ">0 gives the Keras-style D with dropout after each block", MODELS,

@@ -229,15 +229,16 @@ def n_classes(cfg) -> int:
 
 def build_generator(cfg) -> nn.Module:
     """G for a TrainConfig, before any init (a checkpoint or init_weights fills it)."""
+    width = cfg.g_conv_dim or cfg.conv_dim
     if cfg.grow_from:  # progressive growing; built outside training it stands at full size
-        return ProgressiveGenerator(cfg.z_size, cfg.conv_dim, cfg.image_size, cfg.grow_from)
+        return ProgressiveGenerator(cfg.z_size, width, cfg.image_size, cfg.grow_from)
     if cfg.arch == "resnet":
-        return ResGenerator(cfg.z_size, cfg.conv_dim, cfg.image_size)
+        return ResGenerator(cfg.z_size, width, cfg.image_size)
     if cfg.arch == "udacity":
-        return UdacityGenerator(cfg.z_size, cfg.conv_dim, cfg.image_size)
+        return UdacityGenerator(cfg.z_size, width, cfg.image_size)
     if cfg.arch == "keras":
-        return KerasGenerator(cfg.z_size, cfg.conv_dim, cfg.image_size)
-    return Generator(cfg.z_size, cfg.conv_dim, cfg.image_size, cfg.extra_layers, n_classes(cfg))
+        return KerasGenerator(cfg.z_size, width, cfg.image_size)
+    return Generator(cfg.z_size, width, cfg.image_size, cfg.extra_layers, n_classes(cfg))
 
 
 def _build_discriminator(cfg) -> nn.Module:

@@ -1,8 +1,18 @@
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
 
-from facegan.models import Discriminator, Generator, count_parameters, weights_init_normal
+from facegan.config import TrainConfig
+from facegan.models import (
+    Discriminator,
+    Generator,
+    build_generator,
+    build_models,
+    count_parameters,
+    weights_init_normal,
+)
 
 
 @pytest.mark.parametrize("size", [32, 64, 128])
@@ -67,6 +77,18 @@ def test_dropout_variant_is_stochastic_only_in_train_mode():
 
 def test_widths_follow_conv_dim():
     assert count_parameters(Discriminator(conv_dim=16)) < count_parameters(Discriminator(conv_dim=32))
+
+
+@pytest.mark.parametrize("arch,extra", [("dcgan", {}), ("resnet", {"d_norm": "none"}), ("udacity", {}),
+                                        ("dcgan", {"grow_from": 8})])
+def test_g_conv_dim_sets_g_width_alone(arch, extra):
+    base = TrainConfig(arch=arch, image_size=32, conv_dim=8, z_size=10, **extra)
+    (D, G), (D_wide, G_wide) = build_models(base), build_models(replace(base, g_conv_dim=16))
+    assert [p.shape for p in D_wide.parameters()] == [p.shape for p in D.parameters()]
+    assert count_parameters(G_wide) > count_parameters(G)
+    assert G_wide.conv_dim == 16 and G_wide(torch.randn(2, 10)).shape == (2, 3, 32, 32)
+    same = build_generator(replace(base, g_conv_dim=8))  # naming conv_dim itself changes nothing
+    assert [p.shape for p in same.parameters()] == [p.shape for p in G.parameters()]
 
 
 @pytest.mark.parametrize("norm", ["batch", "spectral", "none"])
