@@ -138,7 +138,7 @@ class TrainConfig:
                     MODELS, Choice(ARCHS))
     mbstd: bool = opt(False, "resnet: a minibatch standard-deviation feature in D (Karras et al. 2018)", MODELS)
     z_size: int = opt(100, "length of the latent vector z", MODELS, POSITIVE)
-    conv_dim: int = opt(64, "width of the first D layer / last G layer", MODELS, POSITIVE)
+    conv_dim: int = opt(64, "width of the first D layer / last G layer (G's: --g-conv-dim when set)", MODELS, POSITIVE)
     g_conv_dim: int = opt(0, "width of G's last layer when G should be wider or narrower than D; 0: conv_dim",
                           MODELS, NON_NEGATIVE_OFF)
     extra_layers: int = opt(0, "deeper nets: 3x3 conv blocks added to D and G at the finest feature map",
