@@ -71,9 +71,14 @@ def split_folders(held_out: int, subset: Path = SUBSET) -> tuple[Path, Path]:
         dest.mkdir()
         for i in idx:
             (dest / files[i].name).symlink_to(files[i])
-    (building / "train").rename(train)
-    (building / "held_out").rename(test)  # last: its presence means the split is complete
-    building.rmdir()
+    try:
+        (building / "train").rename(train)
+        (building / "held_out").rename(test)  # last: its presence means the split is complete
+    except OSError:
+        if not test.is_dir():  # not a twin run that built the same split first
+            raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
     return train, test
 
 

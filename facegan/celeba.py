@@ -36,6 +36,11 @@ import zipfile
 import zlib
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so extractions there don't wait for each other
+    fcntl = None
+
 from PIL import Image
 
 from .atomic import atomic_open, atomic_write_text
@@ -53,6 +58,7 @@ COURSE_URL = (
 CELEBA_SUBDIR = "processed_celeba_small/celeba"  # where the course zip puts the faces
 DEFAULT_FOLDER = CELEBA_SUBDIR
 MARKER_NAME = ".extracted-ok"
+LOCK_NAME = ".extracting.lock"
 # The course's crops are a 108 px square around the centre of the aligned
 # 178x218 CelebA frame, which is where the alignment puts the face.
 CROP_SIDE = 108
@@ -65,7 +71,7 @@ RATIO_CHECK_MIN_BYTES = 1 << 20
 # Top-level names facegan uses inside a target for its own bookkeeping; an
 # archive may not bring its own (it could forge the marker, or have its folders
 # swept away as leftovers by the next extraction).
-_RESERVED_NAME = re.compile(r"\.extracted-ok|\.extracting-.*|\.replaced-.*", re.DOTALL)
+_RESERVED_NAME = re.compile(r"\.extracted-ok|\.extracting\.lock|\.extracting-.*|\.replaced-.*", re.DOTALL)
 
 _ALTERNATIVES = (
     "pass zip_path=... (CLI: --zip) to use a local copy of the zip, "
@@ -338,6 +344,34 @@ def _already_extracted(target: Path, fingerprint: dict) -> bool:
     return same_zip and all((target / name).exists() for name in entries)
 
 
+@contextlib.contextmanager
+def _extraction_lock(target: Path):
+    """Hold target's lock: one extraction into a folder at a time.
+
+    Two runs started together on one data folder would otherwise both extract,
+    and each one's clean-up would sweep away the other's staging folder.  The
+    holder removes the lock file on its way out, so a waiter that wakes holding
+    a removed file locks the current one instead.
+    """
+    if fcntl is None:
+        yield
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / LOCK_NAME
+    while True:
+        lock = open(path, "a")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(path).st_ino == os.fstat(lock.fileno()).st_ino:
+                break
+        lock.close()
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # before unlocking, so no waiter locks a removed file
+        lock.close()
+
+
 def _extract_atomically(archive, members, zip_path, target: Path, fingerprint, owned) -> None:
     target.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(target)
@@ -388,7 +422,10 @@ def safe_extract(zip_path, target_dir, max_total_bytes=4 * 2**30, max_ratio=200)
         owned = _marker_entries(_read_marker(target))
         if clashes := _clashing_entries(_top_level_names(members), target, owned):
             raise _clash_error(zip_path, target, clashes)
-        with _disk_errors(target):
+        with _disk_errors(target), _extraction_lock(target):
+            if _already_extracted(target, fingerprint):  # another process did it while we waited
+                return target
+            owned = _marker_entries(_read_marker(target))
             _extract_atomically(archive, members, zip_path, target, fingerprint, owned)
     return target
 

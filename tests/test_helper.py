@@ -16,6 +16,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -446,6 +447,42 @@ def test_incompressible_archive_over_ratio_threshold_is_extracted(tmp_path):
     assert sum(len(data) for data in members.values()) > celeba.RATIO_CHECK_MIN_BYTES
     celeba.safe_extract(archive, tmp_path / "out")
     assert _image_count(tmp_path / "out" / FOLDER) == 80
+
+
+def test_concurrent_extractions_into_one_target_all_succeed(tmp_path, course_zip, monkeypatch):
+    # Runs started together on one data folder each prepare the data. The later ones
+    # must wait for the first and then find the work done, not sweep away the first's
+    # staging folder or trip over its renames.
+    target = tmp_path / "data"
+    extracting, calls, errors = threading.Event(), [], []
+    extract_members = celeba._extract_members
+
+    def slow_extract_members(*args):
+        calls.append(threading.current_thread().name)
+        extracting.set()
+        time.sleep(0.5)
+        extract_members(*args)
+
+    def extract():
+        try:
+            celeba.safe_extract(course_zip, target)
+        except Exception as exc:  # noqa: BLE001 (reported by the assert below)
+            errors.append(exc)
+
+    monkeypatch.setattr(celeba, "_extract_members", slow_extract_members)
+    first = threading.Thread(target=extract, name="first")
+    first.start()
+    assert extracting.wait(10)
+    # Two waiters: both wake holding the lock file the first removed on its way out.
+    waiters = [threading.Thread(target=extract, name=f"waiter {i}") for i in range(2)]
+    for thread in waiters:
+        thread.start()
+    for thread in (first, *waiters):
+        thread.join()
+    assert errors == []
+    assert calls == ["first"]
+    assert _image_count(target / FOLDER) == N_IMAGES
+    assert not list(target.glob(".extracting-*"))
 
 
 def test_archive_over_size_cap_is_refused(tmp_path, course_zip):
