@@ -29,15 +29,20 @@ def feats(sets):
 
 def test_features_are_2048d_and_deterministic(sets, feats):
     assert feats["a"].shape == (N, 2048) and np.isfinite(feats["a"]).all()
-    assert np.array_equal(metrics.inception_features(sets["a"][:8], device="cpu"), feats["a"][:8])
+    first_eight = metrics.inception_features(sets["a"][:8], device="cpu")
+    assert np.array_equal(metrics.inception_features(sets["a"][:8], device="cpu"), first_eight)
+    # A face's features don't depend on its batch, up to rounding: oneDNN picks its kernels by
+    # batch size on some CPUs (AVX2 ones, for one), and they sum in another order.
+    np.testing.assert_allclose(first_eight, feats["a"][:8], rtol=1e-4, atol=1e-5)
 
 
-def test_read_only_images_give_the_same_features_without_a_warning(sets, feats):
+def test_read_only_images_give_the_same_features_without_a_warning(sets):
     frozen = sets["a"][:8].copy()
     frozen.flags.writeable = False  # as a cached set loaded with mmap_mode="r" is
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert np.array_equal(metrics.inception_features(frozen, device="cpu"), feats["a"][:8])
+        frozen_features = metrics.inception_features(frozen, device="cpu")
+    assert np.array_equal(frozen_features, metrics.inception_features(sets["a"][:8], device="cpu"))
 
 
 @pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16, so features stay fp32")
