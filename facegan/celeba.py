@@ -356,7 +356,6 @@ def _extraction_lock(target: Path):
     if fcntl is None:
         yield
         return
-    target.mkdir(parents=True, exist_ok=True)
     path = target / LOCK_NAME
     while True:
         lock = open(path, "a")
@@ -373,7 +372,6 @@ def _extraction_lock(target: Path):
 
 
 def _extract_atomically(archive, members, zip_path, target: Path, fingerprint, owned) -> None:
-    target.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(target)
     # Staging lives inside target so the final renames stay on one filesystem.
     staging = Path(tempfile.mkdtemp(prefix=".extracting-", dir=target))
@@ -422,11 +420,13 @@ def safe_extract(zip_path, target_dir, max_total_bytes=4 * 2**30, max_ratio=200)
         owned = _marker_entries(_read_marker(target))
         if clashes := _clashing_entries(_top_level_names(members), target, owned):
             raise _clash_error(zip_path, target, clashes)
-        with _disk_errors(target), _extraction_lock(target):
-            if _already_extracted(target, fingerprint):  # another process did it while we waited
-                return target
-            owned = _marker_entries(_read_marker(target))
-            _extract_atomically(archive, members, zip_path, target, fingerprint, owned)
+        with _disk_errors(target):
+            target.mkdir(parents=True, exist_ok=True)
+            with _extraction_lock(target):
+                if _already_extracted(target, fingerprint):  # another process did it while we waited
+                    return target
+                owned = _marker_entries(_read_marker(target))
+                _extract_atomically(archive, members, zip_path, target, fingerprint, owned)
     return target
 
 
