@@ -49,8 +49,9 @@ class RampedEMA(EMA):
 class ShadowedEMA(EMA):
     """The config's EMA, plus one shadow average per extra decay, updated in the same call.
 
-    Shadows use EMA's own update (BatchNorm statistics copied from G), so the config's
-    decay listed among them (ramp 10) reproduces its G_ema exactly."""
+    Shadows use EMA's own update and measure_norms (BatchNorm statistics copied from G,
+    then measured on each average before it is saved or scored), so the config's decay
+    listed among them (ramp 10) reproduces its G_ema exactly."""
     extra: tuple[str, ...] = ()  # DECAY[:RAMP] specs
     built: list[ShadowedEMA] = []
 
@@ -63,6 +64,11 @@ class ShadowedEMA(EMA):
         super().update(model, step)
         for shadow in self.shadows.values():
             shadow.update(model, step)
+
+    def measure_norms(self, z_size: int, samples: int, seed: int) -> None:
+        super().measure_norms(z_size, samples, seed)
+        for shadow in self.shadows.values():
+            shadow.measure_norms(z_size, samples, seed)
 
 
 def parse_average(spec: str) -> tuple[float, float]:

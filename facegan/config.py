@@ -193,6 +193,9 @@ class TrainConfig:
     r1_every: int = opt(16, "apply R1 every N steps, scaled by N (lazy regularisation)", OPTIMISATION, POSITIVE)
     ema_decay: float = opt(0.0, "EMA of G's weights for samples and evaluation, e.g. 0.999; 0 turns it off",
                            OPTIMISATION, Range(0, 1, high_open=True, note="0.999 is usual, 0 is off"))
+    ema_norm_samples: int = opt(256, "G_ema's BatchNorm statistics are measured on this many of its own samples "
+                                     "before each snapshot, not copied from G; 0 copies them", OPTIMISATION, Range(0),
+                                resumable=True)
     augment: str = opt("", "DiffAugment policy for D's inputs, e.g. color,translation,cutout; empty: off",
                        OPTIMISATION, Matches(_augment_policy, f"use a comma-separated subset of {', '.join(AUGMENTS)}"))
     instance_noise: float = opt(0.0, "std of Gaussian noise added to D's inputs, annealed to 0 over the run",

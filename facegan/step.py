@@ -179,6 +179,12 @@ class GAN:
         """The generator samples and evaluations show: G_ema when EMA is on."""
         return self.ema.model if self.ema is not None else self.G
 
+    def measure_sampler_norms(self, cfg: TrainConfig) -> None:
+        """Before G_ema is sampled or saved: its BatchNorm statistics measured on its own
+        activations instead of copied from G (facegan/ema.py). Training never reads them."""
+        if self.ema is not None:
+            self.ema.measure_norms(cfg.z_size, cfg.ema_norm_samples, stream_seed(cfg.seed, "ema_norms"))
+
     def parts(self) -> dict:
         """Each stateful part by its checkpoint key (see facegan/resume.py)."""
         return {"G": self.G, "D": self.D, "opt_d": self.d_opt, "opt_g": self.g_opt, "G_ema": self.ema,

@@ -90,8 +90,10 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
                 state.advance(len(real) * dist.world_size)  # images are counted over all ranks
                 recorder.after_step(stats, state)
                 if recorder.stop_requested(stop, state):  # Ctrl-C, SIGTERM or --minutes spent
+                    gan.measure_sampler_norms(cfg)
                     return recorder.stop_early(stop.signum, state, parts, gan.D, gan.G)
             state.end_epoch()
+            gan.measure_sampler_norms(cfg)
             recorder.end_epoch(state, parts, gan.sampler)
             if recorder.plateaued() or (should_stop is not None and should_stop(state.epoch)):
                 break

@@ -489,6 +489,32 @@ def test_ema_weights_are_saved_and_drive_the_samples(tiny_cfg):
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), G_ema.state_dict().values()))
 
 
+def test_g_emas_norms_are_measured_on_itself_and_training_never_reads_them(tiny_cfg, tmp_path):
+    from facegan.ema import EMA
+    from facegan.models import Generator
+    from facegan.seeds import stream_seed
+
+    measured = tiny_cfg(out=str(tmp_path / "measured"), ema_decay=0.5, epochs=2)
+    copied = tiny_cfg(out=str(tmp_path / "copied"), ema_decay=0.5, epochs=2, ema_norm_samples=0)
+    for cfg in (measured, copied):
+        train(cfg, progress=False)
+    (a, samples_a), (b, samples_b) = final_state(measured), final_state(copied)
+    statistics = [k for k in a["G_ema"] if k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert statistics and all(torch.equal(b["G_ema"][k], b["G"][k]) for k in statistics)
+    # The trajectories are the same: only G_ema's statistics, and so the samples, differ.
+    assert_same_state({**a, "G_ema": None}, b)
+    assert all(torch.equal(a["G_ema"][k], b["G_ema"][k]) for k in a["G_ema"] if k not in statistics)
+    assert not any(torch.equal(a["G_ema"][k], b["G_ema"][k]) for k in statistics if "mean" in k)
+    assert not np.array_equal(samples_a[-1], samples_b[-1])
+    # The checkpoint holds G_ema's weights' own statistics, measured with the run's seed (equal
+    # to rounding: the run's nets are channels_last, this one is not).
+    G = Generator(measured.z_size, measured.conv_dim, measured.image_size)
+    G.load_state_dict(b["G_ema"])
+    ema = EMA(G, measured.ema_decay)
+    ema.measure_norms(measured.z_size, measured.ema_norm_samples, stream_seed(measured.seed, "ema_norms"))
+    assert all(torch.allclose(ema.model.state_dict()[k].float(), a["G_ema"][k].float(), atol=1e-6) for k in statistics)
+
+
 def test_linear_lr_decay_reaches_the_expected_rate(tiny_cfg):
     cfg = tiny_cfg(epochs=2, lr_decay="linear")
     train(cfg, progress=False)

@@ -1,0 +1,69 @@
+"""G_ema's BatchNorm statistics copied from G, or measured on G_ema itself: one checkpoint, both ways.
+
+Training never reads G_ema's statistics (every update copies G's), so the same weights can
+be scored with G's copies and with statistics measured on G_ema's own samples
+(EMA.measure_norms, `--ema-norm-samples`), free of seed noise. A checkpoint keeps G's
+copies in its "G" entry whichever way its "G_ema" was written, so old and new ones work.
+Scores on the Quality protocol (bench/quality.py's 2,000 held-out faces, FID/KID at --n).
+
+Run from the repo root:
+    .venv/bin/python bench/ema_norms.py --samples 256 3200 RUN/checkpoints/latest.pt [...]
+Prints one line per checkpoint and way; writes --out (JSON) after each score.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from bench.quality import CACHE, SUBSET, split_folders  # noqa: E402
+
+STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoints", nargs="+", type=Path)
+    parser.add_argument("--samples", nargs="+", type=int, default=[256], help="latents to measure on (each scored)")
+    parser.add_argument("--n", type=int, default=2000, help="held-out images (and samples) for FID/KID")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/ema_norms.json")
+    args = parser.parse_args()
+    if not SUBSET.is_file():
+        sys.exit(f"bench/ema_norms.py needs {SUBSET}")
+
+    from facegan.checkpoint import load_checkpoint
+    from facegan.data import cached_image_array
+    from facegan.ema import EMA
+    from facegan.export import generator_from_checkpoint
+    from facegan.metrics import evaluate_generator
+    from facegan.seeds import stream_seed
+
+    _, test_dir = split_folders(args.n)
+    held_out = np.asarray(cached_image_array(test_dir, 64, CACHE, progress=False))
+    results = {}
+    for path in args.checkpoints:
+        G, cfg = generator_from_checkpoint(path)
+        saved = load_checkpoint(path)
+        if saved.get("G_ema") is None:
+            sys.exit(f"{path}: no G_ema (ema_decay 0); nothing to compare")
+        G.load_state_dict({k: saved["G"][k] if k.endswith(STATISTICS) else v for k, v in saved["G_ema"].items()})
+        ways = {"copied from G": G}
+        for samples in args.samples:
+            ema = EMA(G, cfg.ema_decay)  # a copy: G keeps the copied statistics
+            ema.measure_norms(cfg.z_size, samples, stream_seed(cfg.seed, "ema_norms"))
+            ways[f"measured on {samples}"] = ema.model
+        for way, net in ways.items():
+            scores = evaluate_generator(net, held_out, args.n, cfg.z_size, CACHE)
+            results.setdefault(str(path), {})[way] = {k: scores[k] for k in ("fid", "kid", "kid_std", "swd")}
+            print(f"{path}  {way}: FID {scores['fid']:.2f}  KID {scores['kid']:.4f}", flush=True)
+            args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
