@@ -4,10 +4,13 @@ Training never reads G_ema's statistics (every update copies G's), so the same w
 be scored with G's copies and with statistics measured on G_ema's own samples
 (EMA.measure_norms, `--ema-norm-samples`), free of seed noise. A checkpoint keeps G's
 copies in its "G" entry whichever way its "G_ema" was written, so old and new ones work.
-Scores on the Quality protocol (bench/quality.py's 2,000 held-out faces, FID/KID at --n).
+Scores on the Quality protocol (bench/quality.py's 2,000 held-out faces, FID/KID at --n), or
+with --synthetic against --n synthetic faces no run trained on (bench/demo.py's, for the demo).
 
 Run from the repo root:
     .venv/bin/python bench/ema_norms.py --samples 256 3200 RUN/checkpoints/latest.pt [...]
+    facegan train --preset demo --seed 1 --out runs/demo-s1      # then:
+    .venv/bin/python bench/ema_norms.py --synthetic --n 1000 runs/demo-s1/checkpoints/latest.pt
 Prints one line per checkpoint and way; writes --out (JSON) after each score.
 """
 from __future__ import annotations
@@ -22,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from bench.demo import HELD_OUT_SEED  # noqa: E402
 from bench.quality import CACHE, SUBSET, split_folders  # noqa: E402
 
 STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
@@ -32,10 +36,11 @@ def main() -> None:
     parser.add_argument("checkpoints", nargs="+", type=Path)
     parser.add_argument("--samples", nargs="+", type=int, default=[256], help="latents to measure on (each scored)")
     parser.add_argument("--n", type=int, default=2000, help="held-out images (and samples) for FID/KID")
+    parser.add_argument("--synthetic", action="store_true", help="score against synthetic faces, not CelebA")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/ema_norms.json")
     args = parser.parse_args()
-    if not SUBSET.is_file():
-        sys.exit(f"bench/ema_norms.py needs {SUBSET}")
+    if not args.synthetic and not SUBSET.is_file():
+        sys.exit(f"bench/ema_norms.py needs {SUBSET} (or --synthetic)")
 
     from facegan.checkpoint import load_checkpoint
     from facegan.data import cached_image_array
@@ -43,12 +48,15 @@ def main() -> None:
     from facegan.export import generator_from_checkpoint
     from facegan.metrics import evaluate_generator
     from facegan.seeds import stream_seed
+    from facegan.synthetic import make_faces
 
-    _, test_dir = split_folders(args.n)
-    held_out = np.asarray(cached_image_array(test_dir, 64, CACHE, progress=False))
     results = {}
     for path in args.checkpoints:
         G, cfg = generator_from_checkpoint(path)
+        if args.synthetic:
+            held_out = make_faces(args.n, cfg.image_size, seed=HELD_OUT_SEED)[0]
+        else:
+            held_out = np.asarray(cached_image_array(split_folders(args.n)[1], cfg.image_size, CACHE, progress=False))
         saved = load_checkpoint(path)
         if saved.get("G_ema") is None:
             sys.exit(f"{path}: no G_ema (ema_decay 0); nothing to compare")
