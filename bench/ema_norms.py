@@ -16,6 +16,7 @@ Prints one line per checkpoint and way; writes --out (JSON) after each score.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -45,21 +46,26 @@ def main() -> None:
     from facegan.checkpoint import load_checkpoint
     from facegan.data import cached_image_array
     from facegan.ema import EMA
-    from facegan.export import generator_from_checkpoint
+    from facegan.export import config_from
     from facegan.metrics import evaluate_generator
+    from facegan.models import build_generator
     from facegan.seeds import stream_seed
     from facegan.synthetic import make_faces
 
+    @functools.cache
+    def held_out_faces(image_size: int) -> np.ndarray:
+        if args.synthetic:
+            return make_faces(args.n, image_size, seed=HELD_OUT_SEED)[0]
+        return np.asarray(cached_image_array(split_folders(args.n)[1], image_size, CACHE, progress=False))
+
     results = {}
     for path in args.checkpoints:
-        G, cfg = generator_from_checkpoint(path)
-        if args.synthetic:
-            held_out = make_faces(args.n, cfg.image_size, seed=HELD_OUT_SEED)[0]
-        else:
-            held_out = np.asarray(cached_image_array(split_folders(args.n)[1], cfg.image_size, CACHE, progress=False))
         saved = load_checkpoint(path)
         if saved.get("G_ema") is None:
             sys.exit(f"{path}: no G_ema (ema_decay 0); nothing to compare")
+        cfg = config_from(saved["config"], path)
+        held_out = held_out_faces(cfg.image_size)
+        G = build_generator(cfg).eval()
         G.load_state_dict({k: saved["G"][k] if k.endswith(STATISTICS) else v for k, v in saved["G_ema"].items()})
         ways = {"copied from G": G}
         for samples in args.samples:

@@ -2,8 +2,9 @@
 
 Streams: the initial weights (torch's global generator), the latent vectors of the
 training steps, the fixed latents of the sample grids, the augmenter's draws, the latents
-G_ema's BatchNorm statistics are measured on, and the data order of each epoch. Distinct streams, ranks and seeds must never share a sequence:
-once `seed + 1 + 1000 * rank` made seed 1000 on rank 0 draw what seed 0 drew on rank 1.
+G_ema's BatchNorm statistics are measured on, and the data order of each epoch. Distinct
+streams, ranks and seeds must never share a sequence: once `seed + 1 + 1000 * rank` made
+seed 1000 on rank 0 draw what seed 0 drew on rank 1.
 
 Rank 0 keeps the offsets facegan has always used (`seed + 1` for the latents, ...), so
 every recorded result still reproduces bit for bit. Other ranks get a 64-bit hash of
