@@ -35,7 +35,8 @@ STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="+", type=Path)
-    parser.add_argument("--samples", nargs="+", type=int, default=[256], help="latents to measure on (each scored)")
+    parser.add_argument("--samples", nargs="*", type=int, default=[256],
+                        help="latents to measure on (each scored); none: score G's copied statistics only")
     parser.add_argument("--n", type=int, default=2000, help="held-out images (and samples) for FID/KID")
     parser.add_argument("--synthetic", action="store_true", help="score against synthetic faces, not CelebA")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/ema_norms.json")
