@@ -6,7 +6,7 @@ a Sigmoid discriminator with BCELoss, plain Adam, fp32, `.item()` every step. Bo
 use the same architecture (facegan.models) and batch size; only the path around it differs.
 facegan's side is the training loop's own step (step.GAN + make_step: EMA, augmentation,
 penalties as the config says), timed in fp32 and, where the device has native bf16, in bf16
-autocast, one after the other in this process. The `quality` preset has a row of its own.
+autocast, one after the other in this process. The `quality` and `cpu` presets have rows of their own.
 
 Run from the repo root:  .venv/bin/python bench/throughput.py [--steps 8] [--device auto]
 Prints a table and writes bench/results/throughput.json. Uses the CelebA subset in
@@ -43,6 +43,7 @@ CASES = {
     "64px, conv_dim 64, batch 128": dict(image_size=64, conv_dim=64, batch_size=128),
     "32px, course net (conv_dim 32), batch 64": dict(image_size=32, conv_dim=32, batch_size=64),
     "quality preset, 64px, batch 64": PRESETS["quality"],
+    "cpu preset, 64px, batch 64": PRESETS["cpu"],
 }
 
 
