@@ -9,6 +9,7 @@ penalties as the config says), timed in fp32 and, where the device has native bf
 autocast, one after the other in this process. The `quality` and `cpu` presets have rows of their own.
 
 Run from the repo root:  .venv/bin/python bench/throughput.py [--steps 8] [--device auto]
+docs/performance.md's table is `--steps 32 --warmup 4`: at 8 steps the narrow `cpu` row reads low.
 Prints a table and writes bench/results/throughput.json. Uses the CelebA subset in
 ../shared/data when present, else a folder of synthetic faces.
 """
