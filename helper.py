@@ -1,6 +1,6 @@
 """The course's entry point for getting the CelebA face crops onto disk.
 
-The code lives in the facegan package (facegan/celeba.py: resumable, verified
+The code lives in the facegan package (facegan/data/celeba.py: resumable, verified
 download; safe extraction; building the crops from full CelebA).  This script
 keeps the course's habits working: `import helper; helper.download_extract()`
 in the notebook, and the command line below.  Every failure a user can fix
@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facegan.celeba import (
+from facegan.data.celeba import (
     COURSE_URL,
     DEFAULT_FOLDER,
     DataError,

@@ -43,7 +43,7 @@ def mean_set(runs: list[dict], which: str) -> dict:
 def run_summary(run: dict, real_shares) -> dict[str, str]:
     """One generator's figures, formatted: median ITA, TV to uniform and to the real shares,
     FID, reweighted FID."""
-    from facegan.tone import total_variation
+    from facegan.data.tone import total_variation
     generated = run["audit"]["generated"]
     return {"median ITA": f"{generated['ita_median']:.1f}",
             "TV to uniform": f"{generated['tv_to_uniform']:.3f}",
@@ -66,9 +66,9 @@ def main() -> None:
     args = parser.parse_args()
     if any(len(given) < 2 for given in args.sets):
         parser.error("each --set needs a label and at least one result file")
-    from facegan.audit import plot_shares
-    from facegan.plots import save_figure
-    from facegan.tone import CATEGORIES, UNIFORM, total_variation
+    from facegan.data.tone import CATEGORIES, UNIFORM, total_variation
+    from facegan.eval.audit import plot_shares
+    from facegan.eval.plots import save_figure
 
     groups = {given[0]: [load_run(path) for path in given[1:]] for given in args.sets}
     first = next(iter(groups.values()))

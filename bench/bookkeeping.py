@@ -24,13 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 
 import torch  # noqa: E402
 
-from facegan import recorder as recorder_module  # noqa: E402
 from facegan.config import preset  # noqa: E402
-from facegan.distributed import Dist  # noqa: E402
-from facegan.recorder import Recorder  # noqa: E402
-from facegan.resume import RunState  # noqa: E402
-from facegan.step import GAN  # noqa: E402
-from facegan.synthetic import make_faces  # noqa: E402
+from facegan.data.synthetic import make_faces  # noqa: E402
+from facegan.training import recorder as recorder_module  # noqa: E402
+from facegan.training.distributed import Dist  # noqa: E402
+from facegan.training.recorder import Recorder  # noqa: E402
+from facegan.training.resume import RunState  # noqa: E402
+from facegan.training.step import GAN  # noqa: E402
 
 
 class JumpingClock:

@@ -47,7 +47,7 @@ def save_results(results: dict, path: Path) -> None:
 def measure_rate(name: str, overrides: dict, steps: int, warmup: int) -> float:
     from bench.throughput import config_rate
     from facegan.config import preset
-    from facegan.synthetic import make_faces
+    from facegan.data.synthetic import make_faces
     cfg = preset(name, **overrides)
     images, _ = make_faces(cfg.synthetic_n, cfg.image_size, seed=cfg.seed)
     return config_rate(cfg, images, steps, warmup)
@@ -55,11 +55,11 @@ def measure_rate(name: str, overrides: dict, steps: int, warmup: int) -> float:
 
 def train_and_score(label: str, name: str, overrides: dict, epochs: int, n: int, work: Path) -> dict:
     from facegan.config import preset
-    from facegan.export import generator_from_checkpoint
-    from facegan.metrics import evaluate_generator
-    from facegan.sample import generate, image_grid, save_png
-    from facegan.synthetic import make_faces
-    from facegan.train import train
+    from facegan.data.synthetic import make_faces
+    from facegan.eval.metrics import evaluate_generator
+    from facegan.generate.export import generator_from_checkpoint
+    from facegan.generate.sample import generate, image_grid, save_png
+    from facegan.training.loop import train
 
     cfg = preset(name, **{**overrides, "epochs": epochs, "out": str(work / label), "cache_dir": str(CACHE)})
     summary = train(cfg, progress=True)

@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from bench.quality import CACHE, GRIDS, SUBSET, epochs_for, grid_latents, parse_run, split_folders  # noqa: E402,E501
-from facegan import step as step_module  # noqa: E402
-from facegan.ema import EMA  # noqa: E402
+from facegan.training import step as step_module  # noqa: E402
+from facegan.training.ema import EMA  # noqa: E402
 
 
 class RampedEMA(EMA):
@@ -92,10 +92,10 @@ def main() -> None:
     out = args.out or ROOT / f"bench/results/ema-{label}.json"
 
     from facegan.config import preset
-    from facegan.data import cached_image_array
-    from facegan.metrics import evaluate_generator
-    from facegan.sample import generate, image_grid, save_png
-    from facegan.train import train
+    from facegan.data.images import cached_image_array
+    from facegan.eval.metrics import evaluate_generator
+    from facegan.generate.sample import generate, image_grid, save_png
+    from facegan.training.loop import train
 
     train_dir, test_dir = split_folders(args.n)
     held_out = np.asarray(cached_image_array(test_dir, 64, CACHE, progress=False))

@@ -45,13 +45,13 @@ def main() -> None:
         sys.exit(f"bench/ema_norms.py needs {SUBSET} (or --synthetic)")
 
     from facegan.checkpoint import load_checkpoint
-    from facegan.data import cached_image_array
-    from facegan.ema import EMA
-    from facegan.export import config_from
-    from facegan.metrics import evaluate_generator
-    from facegan.models import build_generator
-    from facegan.seeds import stream_seed
-    from facegan.synthetic import make_faces
+    from facegan.data.images import cached_image_array
+    from facegan.data.synthetic import make_faces
+    from facegan.eval.metrics import evaluate_generator
+    from facegan.generate.export import config_from
+    from facegan.nets.models import build_generator
+    from facegan.training.ema import EMA
+    from facegan.utils.seeds import stream_seed
 
     @functools.cache
     def held_out_faces(image_size: int) -> np.ndarray:

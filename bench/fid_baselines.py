@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from facegan import metrics  # noqa: E402
-from facegan.accel import resolve_device  # noqa: E402
-from facegan.synthetic import make_faces  # noqa: E402
+from facegan.data.synthetic import make_faces  # noqa: E402
+from facegan.eval import metrics  # noqa: E402
+from facegan.utils.accel import resolve_device  # noqa: E402
 
 SUBSET = ROOT.parent / "shared/data/processed-celeba-small-6k.zip"
 
@@ -31,7 +31,7 @@ SUBSET = ROOT.parent / "shared/data/processed-celeba-small-6k.zip"
 def real_faces(n_total: int) -> tuple[np.ndarray, str]:
     if SUBSET.is_file():
         import helper
-        from facegan.data import cached_image_array
+        from facegan.data.images import cached_image_array
         work = Path(tempfile.mkdtemp(prefix="facegan-fid-"))
         folder = helper.download_extract(data_dir=str(work), zip_path=str(SUBSET), progress=False)
         return np.asarray(cached_image_array(folder, 64, work / "cache", progress=False)), "CelebA subset"

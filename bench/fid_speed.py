@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from facegan import metrics  # noqa: E402
+from facegan.eval import metrics  # noqa: E402
 
 
 def covariance_route(a: np.ndarray, b: np.ndarray) -> float:

@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from PIL import Image, ImageFilter  # noqa: E402
 
-from facegan import metrics  # noqa: E402
-from facegan.accel import cpu_has_native_bf16  # noqa: E402
-from facegan.data import cached_image_array  # noqa: E402
-from facegan.synthetic import make_faces  # noqa: E402
+from facegan.data.images import cached_image_array  # noqa: E402
+from facegan.data.synthetic import make_faces  # noqa: E402
+from facegan.eval import metrics  # noqa: E402
+from facegan.utils.accel import cpu_has_native_bf16  # noqa: E402
 
 SUBSET = ROOT.parent / "shared/data/processed-celeba-small-6k.zip"
 

@@ -8,7 +8,7 @@ Ablations are extra runs, each a label, a preset and overrides, scored in the sa
     .venv/bin/python bench/quality.py --run no-ema quality ema_decay=0 --run no-aug quality augment=none
 Prints every FID and its ratio to the first run's (course), and writes
 bench/results/quality.json (after each run) and bench/results/quality/LABEL.png (64 samples).
-With --audit each run also gets the skin-tone audit (facegan/audit.py) of its generated
+With --audit each run also gets the skin-tone audit (facegan/eval/audit.py) of its generated
 faces against the held-out ones, e.g. normal vs balanced training (issue 10):
     .venv/bin/python bench/quality.py --skip-defaults --audit --run normal quality --run balanced quality balance=tone
 Continue kept runs to a longer budget and score them again (same labels):
@@ -107,13 +107,13 @@ def grid_latents(z_size: int) -> torch.Tensor:
 
 
 def train_and_score(label, name, overrides, args, train_dir, held_out, work) -> dict:
-    from facegan.audit import audit
     from facegan.config import preset
-    from facegan.export import generator_from_checkpoint
-    from facegan.metrics import evaluate_generator
-    from facegan.sample import faces_from_seeds, generate, image_grid, save_png
-    from facegan.tone import tone_weights
-    from facegan.train import train
+    from facegan.data.tone import tone_weights
+    from facegan.eval.audit import audit
+    from facegan.eval.metrics import evaluate_generator
+    from facegan.generate.export import generator_from_checkpoint
+    from facegan.generate.sample import faces_from_seeds, generate, image_grid, save_png
+    from facegan.training.loop import train
 
     probe = preset(name, image_size=args.image_size, **overrides)
     budget = args.budgets.get(label, args.images)  # --minutes: the images this recipe runs in that time
@@ -170,7 +170,7 @@ def rate_alone(cfg, images: np.ndarray, steps: int, warmup: int) -> float:
 def measure_rates(runs: list, args, train_dir: Path, results: dict, out: Path) -> None:
     """--rates: each run's images/s alone and the minutes --images take at it."""
     from facegan.config import preset
-    from facegan.data import cached_image_array
+    from facegan.data.images import cached_image_array
     for label, name, overrides in runs:
         cfg = preset(name, **overrides)
         images = np.asarray(cached_image_array(train_dir, cfg.image_size, CACHE, progress=False))
@@ -217,7 +217,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.subset.is_file():
         sys.exit(f"bench/quality.py needs {args.subset} (--subset)")
-    from facegan.data import cached_image_array
+    from facegan.data.images import cached_image_array
 
     runs = ([] if args.skip_defaults or args.recipes else [["course", "course"], ["quality", "quality"]])
     runs = [parse_run(words) for words in runs + (args.run or [])]

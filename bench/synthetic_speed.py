@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable without installing
 
 from facegan.config import IMAGE_SIZES as SIZES  # noqa: E402
-from facegan.synthetic import make_faces  # noqa: E402
+from facegan.data.synthetic import make_faces  # noqa: E402
 
 
 def images_per_second(n: int, size: int, workers: int | None) -> float:

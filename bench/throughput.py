@@ -3,7 +3,7 @@
 The reference is the PyTorch DCGAN tutorial's loop: torchvision ImageFolder with
 Resize/CenterCrop/ToTensor/Normalize decoded by PIL per batch (DataLoader, 2 workers),
 a Sigmoid discriminator with BCELoss, plain Adam, fp32, `.item()` every step. Both sides
-use the same architecture (facegan.models) and batch size; only the path around it differs.
+use the same architecture (facegan.nets.models) and batch size; only the path around it differs.
 facegan's side is the training loop's own step (step.GAN + make_step: EMA, augmentation,
 penalties as the config says), timed in fp32 and, where the device has native bf16, in bf16
 autocast, one after the other in this process. The `quality` and `cpu` presets have rows of their own.
@@ -31,13 +31,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from facegan import accel  # noqa: E402
 from facegan.config import PRESETS, TrainConfig  # noqa: E402
-from facegan.data import FaceBatches, cached_image_array  # noqa: E402
-from facegan.distributed import Dist  # noqa: E402
-from facegan.models import build_models  # noqa: E402
-from facegan.sample import sample_z  # noqa: E402
-from facegan.step import GAN, make_step  # noqa: E402
+from facegan.data.images import FaceBatches, cached_image_array  # noqa: E402
+from facegan.generate.sample import sample_z  # noqa: E402
+from facegan.nets.models import build_models  # noqa: E402
+from facegan.training.distributed import Dist  # noqa: E402
+from facegan.training.step import GAN, make_step  # noqa: E402
+from facegan.utils import accel  # noqa: E402
 
 SUBSET = ROOT.parent / "shared/data/processed-celeba-small-6k.zip"
 CASES = {
@@ -54,7 +54,7 @@ def image_root(work: Path) -> tuple[Path, str]:
         import helper
         folder = helper.download_extract(data_dir=str(work), zip_path=str(SUBSET), progress=False)
         return folder.parent, "CelebA subset, 6,000 JPEGs"
-    from facegan.synthetic import write_face_folder
+    from facegan.data.synthetic import write_face_folder
     write_face_folder(work / "root/faces", 4096, size=64)
     return work / "root", "synthetic faces, 4,096 PNGs"
 

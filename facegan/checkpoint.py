@@ -17,13 +17,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .atomic import atomic_open
+from .errors import CheckpointError
+from .utils.atomic import atomic_open
 
 FORMAT = "facegan-checkpoint-v1"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that is missing, corrupt, or from an incompatible run."""
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -26,22 +26,22 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")  # what counts as an image in a dat
 DATASETS = ("synthetic", "celeba", "folder")
 LOSSES = ("bce", "ls", "hinge", "wgan", "rpgan")
 ARCHS = ("dcgan", "resnet", "udacity", "keras")  # the DCGAN paper's nets, R3GAN-style residual nets
-# (facegan/resnets.py), or the seed projects' own: the course's reference nets and a Keras model (facegan/archs.py)
-INITS = ("normal", "xavier", "kaiming", "orthogonal")  # weight init schemes (facegan/models.py init_weights)
+# (facegan/nets/resnets.py), or the seed projects' own: the course's reference nets and a Keras model (facegan/nets/archs.py)
+INITS = ("normal", "xavier", "kaiming", "orthogonal")  # weight init schemes (facegan/nets/models.py init_weights)
 D_NORMS = ("batch", "spectral", "none")
 LR_DECAYS = ("none", "linear", "cosine")
-AUGMENTS = ("color", "translation", "cutout")  # DiffAugment's policies (facegan/augment.py)
+AUGMENTS = ("color", "translation", "cutout")  # DiffAugment's policies (facegan/training/augment.py)
 SCHEDULES = ("fixed", "decay", "gated")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 BALANCES = ("none", "tone")  # training draws: uniform, or evened out over skin-tone categories
-# The six ITA skin-tone categories, lightest first (facegan/tone.py estimates them).
+# The six ITA skin-tone categories, lightest first (facegan/data/tone.py estimates them).
 TONE_CATEGORIES = ("very light", "light", "intermediate", "tan", "brown", "dark")
 CONDITIONS = ("none", "tone")  # what G and D are told about each face: nothing, or its skin-tone category
 
 # The CLI's argument groups, in --help order.
 DATA, MODELS, TONE, OPTIMISATION, SCHEDULE, SPEED, RUN = (
-    "data", "models", "skin tone", "optimisation", "D/G update schedule (facegan/schedules.py)",
-    "speed (facegan/accel.py; none of these changes the fp32 math)", "run bookkeeping")
+    "data", "models", "skin tone", "optimisation", "D/G update schedule (facegan/training/schedules.py)",
+    "speed (facegan/utils/accel.py; none of these changes the fp32 math)", "run bookkeeping")
 GROUPS = (DATA, MODELS, TONE, OPTIMISATION, SCHEDULE, SPEED, RUN)
 
 # Keys older config.json files, checkpoints and exports may hold: renamed, or dropped.
@@ -147,7 +147,7 @@ class TrainConfig:
                            Range(0, 1, high_open=True))
     d_norm: str = opt("batch", "D's normalisation: batch | spectral (spectral norm, no BatchNorm) | none",
                       MODELS, Choice(D_NORMS))
-    grow_from: int = opt(0, "progressive growing (Karras et al. 2018, facegan/progressive.py): train at this size "
+    grow_from: int = opt(0, "progressive growing (Karras et al. 2018, facegan/nets/progressive.py): train at this size "
                             "first (8, 16 or 32, below image_size), then double up to image_size, fading each new "
                             "block in; 0 turns it off", MODELS, Choice((0, 8, 16, 32)))
     grow_share: float = opt(0.5, "grow_from: the share of the run spent growing, one phase per doubling (train, "
@@ -262,7 +262,7 @@ class TrainConfig:
         return cls(**d)
 
     def save(self, path: Path) -> None:
-        from .atomic import atomic_write_text
+        from .utils.atomic import atomic_write_text
         atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
 
 
@@ -331,7 +331,7 @@ def validate(cfg: TrainConfig) -> None:
                                                  f"add --eval-every N")
     _check(not cfg.mbstd or cfg.arch == "resnet", "mbstd=True: the minibatch-std feature is in the resnet D; "
                                                   "add --arch resnet or drop --mbstd")
-    if cfg.grow_from:  # progressive growing (facegan/progressive.py) grows the plain DCGAN nets
+    if cfg.grow_from:  # progressive growing (facegan/nets/progressive.py) grows the plain DCGAN nets
         grown = f"grow_from={cfg.grow_from}:"
         _check(cfg.grow_from < cfg.image_size, f"{grown} growing starts below image_size={cfg.image_size}; "
                                                f"use a smaller --grow-from or a larger --image-size")

@@ -7,13 +7,13 @@ import torch
 from torch import nn
 
 import problem_unittests
-from facegan.archs import KerasDiscriminator, KerasGenerator, UdacityDiscriminator, UdacityGenerator
 from facegan.checkpoint import load_checkpoint
-from facegan.cli import main
+from facegan.commands.cli import main
 from facegan.config import IMAGE_SIZES, ConfigError, TrainConfig
-from facegan.export import generator_from_checkpoint, load_exported
-from facegan.models import Discriminator, Generator, build_models, init_weights, weights_init_normal
-from facegan.train import train, weights_fingerprint
+from facegan.generate.export import generator_from_checkpoint, load_exported
+from facegan.nets.archs import KerasDiscriminator, KerasGenerator, UdacityDiscriminator, UdacityGenerator
+from facegan.nets.models import Discriminator, Generator, build_models, init_weights, weights_init_normal
+from facegan.training.loop import train, weights_fingerprint
 
 # What each new arch needs besides its name: the Keras D has no BatchNorm.
 ARCH_OPTIONS = {"udacity": {}, "keras": {"d_norm": "none"}}

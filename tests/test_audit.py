@@ -1,5 +1,5 @@
-"""The skin-tone estimator (facegan.tone: colour maths, ITA validated on faces of known skin
-tone, the categories and distances, balanced draws) and the audit (facegan.audit) end to end."""
+"""The skin-tone estimator (facegan.data.tone: colour maths, ITA validated on faces of known skin
+tone, the categories and distances, balanced draws) and the audit (facegan.eval.audit) end to end."""
 import json
 from dataclasses import replace
 
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facegan import audit as A
-from facegan import tone as T
-from facegan.synthetic import make_faces, skin_color, write_face_folder
+from facegan.data import tone as T
+from facegan.data.synthetic import make_faces, skin_color, write_face_folder
+from facegan.eval import audit as A
 
 
 def spearman(x, y) -> float:
@@ -182,7 +182,7 @@ def test_audit_compares_two_sets():
 # ---------------------------------------------------------------- end to end
 
 def test_run_audit_end_to_end(tmp_path, tiny_cfg):
-    from facegan.train import train
+    from facegan.training.loop import train
 
     folder = write_face_folder(tmp_path / "faces", 20, size=64, seed=0)
     cfg = tiny_cfg()
@@ -223,8 +223,8 @@ def test_run_audit_needs_an_input(tmp_path):
 
 
 def test_audit_command_prints_the_shares_and_the_summary(tmp_path, tiny_cfg, capsys):
-    from facegan.cli import main
-    from facegan.train import train
+    from facegan.commands.cli import main
+    from facegan.training.loop import train
 
     cfg = tiny_cfg()
     train(cfg, progress=False)
@@ -251,8 +251,8 @@ def test_tone_weights_give_every_category_an_equal_share_of_draws():
 
 
 def test_balanced_training_draws_rare_tones_more_often_and_resumes_exactly(tiny_cfg):
-    from facegan.data import FaceBatches, balance_weights, training_images
-    from facegan.train import train
+    from facegan.data.images import FaceBatches, balance_weights, training_images
+    from facegan.training.loop import train
 
     cfg = tiny_cfg(balance="tone", synthetic_n=96, balance_cap=10.0)
     images = training_images(cfg, progress=False)
@@ -278,8 +278,8 @@ def test_balanced_training_draws_rare_tones_more_often_and_resumes_exactly(tiny_
 
 def test_tone_categories_are_cached_beside_the_image_cache(tmp_path, monkeypatch):
     from facegan.config import preset
-    from facegan.data import balance_weights, cached_image_array, condition_labels
-    from facegan.synthetic import write_face_folder
+    from facegan.data.images import balance_weights, cached_image_array, condition_labels
+    from facegan.data.synthetic import write_face_folder
 
     folder = write_face_folder(tmp_path / "faces", 24, size=32, seed=1)
     images = cached_image_array(folder, 32, tmp_path / "cache", progress=False)

@@ -4,7 +4,7 @@ import io
 import pytest
 import torch
 
-from facegan.augment import Augmenter, diff_augment, instance_noise, noise_sigma
+from facegan.training.augment import Augmenter, diff_augment, instance_noise, noise_sigma
 
 ALL = "color,translation,cutout"
 POLICIES = ["color", "translation", "cutout", ALL]

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from facegan.bars import progress_bar, redraws_in_place
+from facegan.utils.bars import progress_bar, redraws_in_place
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@ from dataclasses import fields
 
 import pytest
 
-from facegan.cli import build_parser, main
+from facegan.commands.cli import build_parser, main
 from facegan.config import TrainConfig
 
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from facegan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from facegan.cli import main
+from facegan.commands.cli import main
 from facegan.config import preset
-from facegan.export import generator_from_checkpoint, load_exported
-from facegan.train import train
+from facegan.generate.export import generator_from_checkpoint, load_exported
+from facegan.training.loop import train
 
 
 @pytest.fixture(scope="module")

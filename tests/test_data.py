@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from facegan.data import (
+from facegan.data.images import (
     TRANSPARENT_BACKGROUND,
     DataError,
     FaceBatches,
@@ -198,9 +198,9 @@ def test_batch_larger_than_dataset_is_refused():
 
 
 def test_celeba_download_failure_is_one_facegan_error(tmp_path, monkeypatch):
-    from facegan import celeba
     from facegan.config import TrainConfig
-    from facegan.data import training_images
+    from facegan.data import celeba
+    from facegan.data.images import training_images
 
     def unreachable(**kwargs):
         raise celeba.DataError("could not reach https://example.invalid/x.zip; pass zip_path=...")

@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 from conftest import ROOT
 from facegan.checkpoint import load_checkpoint
 from facegan.config import TrainConfig, preset
-from facegan.models import build_models
+from facegan.nets.models import build_models
 
 
 def free_port() -> int:
@@ -24,7 +24,7 @@ def _rank(rank: int, world_size: int, port: int, cfg_dict: dict, out: str) -> No
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
     torch.set_num_threads(1)
-    from facegan.train import train
+    from facegan.training.loop import train
     summary = train(TrainConfig.from_dict(cfg_dict), progress=False)
     with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
         json.dump(summary, f)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from facegan.cli import build_parser, main
+from facegan.commands.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from facegan.ema import EMA
+from facegan.training.ema import EMA
 
 
 def test_ema_warms_up_then_averages_at_the_configured_decay():
@@ -36,8 +36,8 @@ def _net_with_foreign_statistics():
 
 
 def test_measured_norms_are_the_averages_own_batch_statistics():
-    from facegan.ema import NORM_BATCH
-    from facegan.sample import sample_z
+    from facegan.generate.sample import sample_z
+    from facegan.training.ema import NORM_BATCH
 
     ema = _net_with_foreign_statistics()
     linear, norm = ema.model

@@ -1,4 +1,4 @@
-"""The exercise notebook (`python -m facegan exercise`, facegan/exercise.py): generated from the
+"""The exercise notebook (`python -m facegan exercise`, facegan/commands/exercise.py): generated from the
 solution notebook, so the two cannot drift apart.
 
 Two tests execute notebooks on the tiny parameters of test_notebook.py: the exercise stops at
@@ -15,9 +15,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from test_notebook import NOTEBOOK, ROOT, TINY, with_parameters
 
-from facegan.cli import main
-from facegan.errors import ConfigError
-from facegan.exercise import (
+from facegan.commands.cli import main
+from facegan.commands.exercise import (
     BEGIN,
     END,
     EXERCISE_NAME,
@@ -28,6 +27,7 @@ from facegan.exercise import (
     solution_regions,
     stub_source,
 )
+from facegan.errors import ConfigError
 
 
 def solution() -> dict:

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from facegan.checkpoint import CheckpointError
-from facegan.cli import main
-from facegan.export import generator_from_checkpoint, load_exported
-from facegan.train import train
+from facegan.commands.cli import main
+from facegan.generate.export import generator_from_checkpoint, load_exported
+from facegan.training.loop import train
 
 
 @pytest.fixture(params=["none", "tone"], ids=["plain", "conditional"])

@@ -1,4 +1,4 @@
-"""Tests for facegan/celeba.py and helper.py, the course's thin entry point over it.
+"""Tests for facegan/data/celeba.py and helper.py, the course's thin entry point over it.
 
 The real download/extract code runs against a local HTTP server.
 
@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-import facegan.celeba as celeba
-import facegan.data
-from facegan.data import DataError
+import facegan.data.celeba as celeba
+import facegan.data.images
+from facegan.data.images import DataError
 
 # helper.py lives at the repo root; put it on sys.path whatever the conftest does.
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -668,9 +668,9 @@ def test_helper_reexports_the_package_code():
                  "prepare_celeba", "file_sha256", "COURSE_URL", "DEFAULT_FOLDER"):
         assert getattr(helper, name) is getattr(celeba, name)
     # One error class for the whole project: catching helper.DataError catches the package's.
-    assert helper.DataError is celeba.DataError is facegan.data.DataError
+    assert helper.DataError is celeba.DataError is facegan.data.images.DataError
     assert issubclass(helper.DataError, ValueError)
-    assert celeba.DEFAULT_FOLDER == facegan.data.CELEBA_SUBDIR == FOLDER
+    assert celeba.DEFAULT_FOLDER == facegan.data.images.CELEBA_SUBDIR == FOLDER
 
 
 def test_helper_download_extract_from_local_zip(tmp_path, course_zip):
@@ -709,8 +709,8 @@ def test_cli_download_from_local_zip_prints_the_folder(tmp_path, course_zip):
 
 
 def test_package_module_stands_alone(tmp_path):
-    # facegan.celeba is what an installed facegan uses: no helper.py, no plotting stack.
-    code = ("import sys, facegan.celeba; "
+    # facegan.data.celeba is what an installed facegan uses: no helper.py, no plotting stack.
+    code = ("import sys, facegan.data.celeba; "
             "print(sorted(m for m in ('helper', 'matplotlib') if m in sys.modules))")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from facegan.losses import d_accuracy, d_loss, fake_loss, g_loss, real_loss, sorted_gap, tone_gap
-from facegan.tone import soft_ita
+from facegan.data.tone import soft_ita
+from facegan.training.losses import d_accuracy, d_loss, fake_loss, g_loss, real_loss, sorted_gap, tone_gap
 
 
 def test_bce_values_on_known_logits():
@@ -66,7 +66,7 @@ def test_wgan_critic_loss_is_fake_minus_real():
 
 
 def test_penalties_measure_d_gradients():
-    from facegan.losses import gradient_penalty, r1_penalty
+    from facegan.training.losses import gradient_penalty, r1_penalty
 
     class Linear(torch.nn.Module):  # D(x) = w . x, whose input gradient is w everywhere
         def __init__(self, w):
@@ -141,7 +141,7 @@ def test_rpgan_pairs_each_real_image_with_a_fake_one():
 
 
 def test_r2_is_r1_on_the_fake_images():
-    from facegan.losses import r1_penalty, r2_penalty
+    from facegan.training.losses import r1_penalty, r2_penalty
 
     D = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 1))
     fake = torch.randn(4, 3, 2, 2)

@@ -7,9 +7,9 @@ import warnings
 import numpy as np
 import pytest
 
-from facegan import metrics
-from facegan.accel import cpu_has_native_bf16
-from facegan.synthetic import make_faces
+from facegan.data.synthetic import make_faces
+from facegan.eval import metrics
+from facegan.utils.accel import cpu_has_native_bf16
 
 N = 64
 
@@ -161,9 +161,9 @@ def test_real_features_are_cached_by_content(tmp_path, sets, feats, monkeypatch)
 def test_evaluate_command_prints_and_writes_json(tiny_cfg, tmp_path, capsys):
     import json
 
-    from facegan.cli import main
-    from facegan.synthetic import write_face_folder
-    from facegan.train import train
+    from facegan.commands.cli import main
+    from facegan.data.synthetic import write_face_folder
+    from facegan.training.loop import train
 
     cfg = tiny_cfg()
     train(cfg, progress=False)
@@ -180,7 +180,7 @@ def test_evaluate_command_prints_and_writes_json(tiny_cfg, tmp_path, capsys):
 
 
 def test_evaluate_command_errors_are_one_line(tmp_path, capsys):
-    from facegan.cli import main
+    from facegan.commands.cli import main
 
     assert main(["evaluate", "--checkpoint", str(tmp_path / "none.pt"), "--data-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
@@ -190,7 +190,7 @@ def test_evaluate_command_errors_are_one_line(tmp_path, capsys):
 def test_training_logs_evaluations(tiny_cfg):
     import json
 
-    from facegan.train import train
+    from facegan.training.loop import train
 
     cfg = tiny_cfg(epochs=2, eval_every=1, eval_n=8)
     train(cfg, progress=False, log=lambda *a: None)

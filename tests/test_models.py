@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from facegan.config import TrainConfig
-from facegan.models import (
+from facegan.nets.models import (
     Discriminator,
     Generator,
     build_generator,
@@ -106,7 +106,7 @@ def test_extra_layers_deepen_both_nets_without_changing_their_interfaces(norm):
 # ---------------------------------------------------------------- conditional nets (--condition tone)
 
 def test_class_slices_of_z_are_equally_likely_and_leave_z_standard_normal():
-    from facegan.models import split_latent
+    from facegan.nets.models import split_latent
     z = torch.randn(60_000, 4, generator=torch.Generator().manual_seed(0))
     z_free, labels = split_latent(z, 6)
     counts = torch.bincount(labels, minlength=6).float()
@@ -119,7 +119,7 @@ def test_class_slices_of_z_are_equally_likely_and_leave_z_standard_normal():
 
 
 def test_latents_of_class_inverts_split_latent():
-    from facegan.models import latents_of_class, split_latent
+    from facegan.nets.models import latents_of_class, split_latent
     z = torch.randn(500, 8, generator=torch.Generator().manual_seed(1))
     wanted = torch.arange(500) % 6
     z_back, labels = split_latent(latents_of_class(z, wanted, 6), 6)
@@ -128,7 +128,7 @@ def test_latents_of_class_inverts_split_latent():
 
 
 def test_conditional_generator_reads_its_class_and_draws_it_from_z_when_not_given():
-    from facegan.models import latents_of_class
+    from facegan.nets.models import latents_of_class
     torch.manual_seed(0)
     G = Generator(z_size=10, conv_dim=8, image_size=32, n_classes=6).eval()
     G.apply(weights_init_normal)
@@ -162,7 +162,7 @@ def test_conditional_discriminator_scores_the_class_and_demands_labels(norm):
 
 @pytest.mark.parametrize("size", [32, 64, 128])
 def test_residual_nets_have_the_dcgan_nets_shapes(size):
-    from facegan.resnets import ResDiscriminator, ResGenerator
+    from facegan.nets.resnets import ResDiscriminator, ResGenerator
 
     G, D = ResGenerator(16, 8, size), ResDiscriminator(8, size, mbstd=True)
     x = G(torch.randn(4, 16))
@@ -172,7 +172,7 @@ def test_residual_nets_have_the_dcgan_nets_shapes(size):
 
 
 def test_residual_branches_start_at_zero_so_each_block_starts_as_its_skip():
-    from facegan.resnets import ResBlock, _fixup
+    from facegan.nets.resnets import ResBlock, _fixup
 
     block = ResBlock(8, 8)
     _fixup(block)
@@ -182,7 +182,7 @@ def test_residual_branches_start_at_zero_so_each_block_starts_as_its_skip():
 
 
 def test_minibatch_std_sees_a_collapsed_batch():
-    from facegan.resnets import minibatch_std
+    from facegan.nets.resnets import minibatch_std
 
     varied, copies = torch.randn(8, 4, 2, 2), torch.randn(1, 4, 2, 2).expand(8, 4, 2, 2)
     assert minibatch_std(varied).shape == (8, 5, 2, 2)

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from facegan.monitor import CollapseMonitor, sample_spread
+from facegan.training.monitor import CollapseMonitor, sample_spread
 
 
 def rows(accs, first_step=0):

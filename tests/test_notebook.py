@@ -134,7 +134,7 @@ def shapes(net) -> list:
 @pytest.mark.parametrize("image_size", [32, 64, 128])
 @pytest.mark.parametrize("conv_dim,z_size", [(64, 100), (8, 16)])
 def test_the_notebooks_nets_have_the_librarys_shapes(image_size, conv_dim, z_size):
-    from facegan.models import Discriminator, Generator
+    from facegan.nets.models import Discriminator, Generator
 
     nb = notebook_code(image_size)
     D, G = nb["Discriminator"](conv_dim), nb["Generator"](z_size, conv_dim)
@@ -147,8 +147,8 @@ def test_the_notebooks_nets_have_the_librarys_shapes(image_size, conv_dim, z_siz
 
 
 def test_train_trains_the_notebooks_nets_and_resumes_them(tiny_cfg):
-    from facegan.export import load_generator
-    from facegan.train import train
+    from facegan.generate.export import load_generator
+    from facegan.training.loop import train
     from problem_unittests import check_training_run
 
     nb = notebook_code()
@@ -186,7 +186,7 @@ def test_train_trains_the_notebooks_nets_and_resumes_them(tiny_cfg):
 ])
 def test_train_refuses_nets_that_do_not_fit_in_one_line(tiny_cfg, which, net, complaint):
     from facegan.errors import ConfigError
-    from facegan.train import train
+    from facegan.training.loop import train
 
     cfg = tiny_cfg()
     with pytest.raises(ConfigError) as e:

@@ -81,14 +81,14 @@ def test_pyproject_declares_package_script_and_build_system():
     data = _pyproject()
     assert data["build-system"]["build-backend"] == "setuptools.build_meta"
     assert any(r.startswith("setuptools") for r in data["build-system"]["requires"])
-    assert data["project"]["scripts"] == {"facegan": "facegan.cli:main"}
-    assert data["tool"]["setuptools"]["packages"] == ["facegan"]
+    assert data["project"]["scripts"] == {"facegan": "facegan.commands.cli:main"}
+    assert data["tool"]["setuptools"]["packages"]["find"]["include"] == ["facegan", "facegan.*"]
 
 
 def _third_party_imports() -> set[str]:
     """Top-level names of the non-stdlib modules facegan/ imports anywhere (lazily too)."""
     names = set()
-    for path in (REPO_ROOT / "facegan").glob("*.py"):
+    for path in (REPO_ROOT / "facegan").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 names |= {alias.name.split(".")[0] for alias in node.names}
@@ -119,7 +119,7 @@ def test_every_library_facegan_imports_is_a_runtime_dependency():
 
 
 def test_optional_libraries_stay_out_of_the_cli_until_asked_for():
-    code = "import sys, facegan.cli, facegan.train; print(sorted(m for m in sys.modules if m in %r))"
+    code = "import sys, facegan.commands.cli, facegan.training.loop; print(sorted(m for m in sys.modules if m in %r))"
     out = subprocess.run([sys.executable, "-c", code % (set(OPTIONAL_IMPORTS),)], capture_output=True, text=True,
                          cwd=REPO_ROOT, check=True).stdout
     assert out.strip() == "[]"
@@ -162,9 +162,11 @@ def _check_wheel(wheel: Path) -> None:
         meta_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
         metadata = Parser().parsestr(archive.read(meta_name).decode())
         entry_points = archive.read(meta_name.replace("METADATA", "entry_points.txt")).decode()
-    assert "facegan/celeba.py" in names and "facegan/cli.py" in names
+    packages = {p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "facegan").rglob("__init__.py")}
+    assert packages <= set(names), f"subpackages missing from the wheel: {sorted(packages - set(names))}"
+    assert "facegan/data/celeba.py" in names and "facegan/commands/cli.py" in names
     assert not [n for n in names if n.startswith(("tests/", "helper.py"))]
-    assert "facegan = facegan.cli:main" in entry_points
+    assert "facegan = facegan.commands.cli:main" in entry_points
 
     project = _pyproject()["project"]
     extras = project["optional-dependencies"]
@@ -252,7 +254,7 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path):
          cwd=work, env=env)
     assert (work / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    # data=celeba finds an already-extracted course folder through facegan.celeba, no helper.py.
+    # data=celeba finds an already-extracted course folder through facegan.data.celeba, no helper.py.
     _celeba_layout(work / "faces")
     _run([facegan, "train", "--data", "celeba", "--data-dir", "faces", "--preset", "tiny",
           "--out", "run_celeba", "--cache-dir", "cache_celeba", "--quiet"], cwd=work, env=env)

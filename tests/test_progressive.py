@@ -1,4 +1,4 @@
-"""Progressive growing (facegan/progressive.py): the schedule, the nets at every phase, the
+"""Progressive growing (facegan/nets/progressive.py): the schedule, the nets at every phase, the
 compute a low-resolution phase saves, exact resume mid-fade, and export at full size."""
 import os
 import signal
@@ -10,15 +10,15 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 from facegan.checkpoint import load_checkpoint
-from facegan.cli import build_parser, main
+from facegan.commands.cli import build_parser, main
 from facegan.config import ConfigError, TrainConfig
-from facegan.distributed import Dist
-from facegan.export import generator_from_checkpoint, load_exported
-from facegan.models import build_models
-from facegan.progressive import Growth, ProgressiveDiscriminator, ProgressiveGenerator
-from facegan.sample import faces_from_seeds, load_train_samples
-from facegan.step import GAN, make_step
-from facegan.train import RunInterrupted, train
+from facegan.generate.export import generator_from_checkpoint, load_exported
+from facegan.generate.sample import faces_from_seeds, load_train_samples
+from facegan.nets.models import build_models
+from facegan.nets.progressive import Growth, ProgressiveDiscriminator, ProgressiveGenerator
+from facegan.training.distributed import Dist
+from facegan.training.loop import RunInterrupted, train
+from facegan.training.step import GAN, make_step
 
 
 def blocky(x: torch.Tensor | np.ndarray, cell: int) -> bool:
@@ -198,7 +198,7 @@ def states(run_dir):
 
 
 def test_a_run_resumed_mid_fade_equals_an_uninterrupted_one(tiny_cfg, tmp_path, monkeypatch):
-    import facegan.step as step_module
+    import facegan.training.step as step_module
 
     # 2 epochs of 4 steps, growing 8 -> 16 -> 32 over the whole run: step 3 is halfway into 16 px.
     grow = dict(epochs=2, grow_from=8, grow_share=1.0, ema_decay=0.9)

@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from facegan import cli
+from facegan.commands import cli
 from facegan.config import AUGMENTS, D_NORMS, IMAGE_SIZES, LOSSES, Choice, ConfigError, Matches, Range, TrainConfig
-from facegan.data import TRANSPARENT_BACKGROUND, DataError, cached_image_array, load_rgb
+from facegan.data.images import TRANSPARENT_BACKGROUND, DataError, cached_image_array, load_rgb
 
 # Enough examples to find the bugs these caught, few enough to run in a couple of seconds.
 # (Hypothesis keeps failing examples in .hypothesis/, which ignores itself in git.)
@@ -242,11 +242,11 @@ def test_any_mix_of_values_is_valid_or_refused_naming_a_bad_field(overrides):
 
 @pytest.fixture
 def training_must_not_start(monkeypatch):
-    import facegan.train
+    import facegan.training.loop
 
     def refuse(*args, **kwargs):
         raise AssertionError("training started on an invalid config")
-    monkeypatch.setattr(facegan.train, "train", refuse)
+    monkeypatch.setattr(facegan.training.loop, "train", refuse)
 
 
 @pytest.mark.parametrize("flag, value, field", [
@@ -466,7 +466,7 @@ option_values = (st.text(max_size=12) | st.integers(-2**70, 2**70).map(str)
 
 
 def test_every_typed_option_of_every_command_is_in_the_table():
-    from facegan.cli import build_parser
+    from facegan.commands.cli import build_parser
 
     commands = build_parser()._subparsers._group_actions[0].choices
     typed = {f"{name} {action.option_strings[0]}" for name, parser in commands.items() if name != "train"
@@ -481,7 +481,7 @@ def test_every_typed_option_of_every_command_is_in_the_table():
 def test_each_option_is_accepted_exactly_when_documented_else_refused_in_one_line(rule, value):
     from contextlib import redirect_stderr
 
-    from facegan.cli import build_parser
+    from facegan.commands.cli import build_parser
 
     required, option, allowed = OPTION_RULES[rule]
     if value.startswith("-") and not whole_in(-10**100, 10**100)(value) and not number_in(-math.inf, math.inf)(value):

@@ -6,8 +6,8 @@ import pytest
 
 import helper
 from facegan.config import preset
-from facegan.data import cached_image_array
-from facegan.train import train
+from facegan.data.images import cached_image_array
+from facegan.training.loop import train
 
 SUBSET = Path(__file__).resolve().parents[1].parent / "shared/data/processed-celeba-small-6k.zip"
 pytestmark = pytest.mark.skipif(not SUBSET.is_file(), reason=f"{SUBSET} not present")

@@ -17,10 +17,10 @@ from PIL import Image
 
 from conftest import ROOT
 from facegan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from facegan.cli import main
+from facegan.commands.cli import main
 from facegan.errors import OutputError, RunFolderError
-from facegan.runlog import RunLog, read_metrics
-from facegan.train import train
+from facegan.eval.runlog import RunLog, read_metrics
+from facegan.training.loop import train
 
 
 def one_line_error(capsys, *needles) -> str:
@@ -74,7 +74,7 @@ def test_without_out_a_second_run_goes_beside_the_first(tmp_path, monkeypatch, c
 
 HOLD_THE_FOLDER = """
 import sys, time
-from facegan.runfolder import RunFolder
+from facegan.training.runfolder import RunFolder
 with RunFolder(sys.argv[1], resume=True):
     print("holding", flush=True)
     time.sleep(120)
@@ -308,7 +308,7 @@ def test_resume_with_a_preset_says_the_preset_would_be_ignored(tiny_cfg, capsys)
 # ---------------------------------------------------------------- 12. one face per file at the generator's size
 
 def test_faces_written_one_per_file_keep_the_generators_resolution(trained_checkpoint, tmp_path, capsys):
-    from facegan.export import load_generator
+    from facegan.generate.export import load_generator
 
     size = load_generator(trained_checkpoint).image_size
     assert main(["sample", "--checkpoint", str(trained_checkpoint), "--n", "3", "--out", str(tmp_path / "f")]) == 0

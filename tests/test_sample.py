@@ -7,10 +7,17 @@ import pytest
 import torch
 from PIL import Image
 
-from facegan.cli import main
-from facegan.export import generator_from_checkpoint
-from facegan.sample import faces_from_seeds, latent_walk, latents_for_seeds, load_train_samples, slerp, walk_faces
-from facegan.train import train
+from facegan.commands.cli import main
+from facegan.generate.export import generator_from_checkpoint
+from facegan.generate.sample import (
+    faces_from_seeds,
+    latent_walk,
+    latents_for_seeds,
+    load_train_samples,
+    slerp,
+    walk_faces,
+)
+from facegan.training.loop import train
 
 
 @pytest.fixture(scope="module")
@@ -178,11 +185,11 @@ def test_the_run_report_is_one_self_contained_page(run):
 
 
 def test_the_report_shows_fid_over_time_when_measured(tiny_cfg, tmp_path, monkeypatch):
-    import facegan.train as train_module
+    import facegan.training.loop as train_module
 
     def fake_scores(G, images, n, z_size, cache_dir, seed=0, device="auto", progress=False):
         return {"fid": 100.0 - seed, "kid": 0.1, "kid_std": 0.01, "swd": 5.0, "n": n}
-    monkeypatch.setattr("facegan.metrics.evaluate_generator", fake_scores)
+    monkeypatch.setattr("facegan.eval.metrics.evaluate_generator", fake_scores)
     cfg = tiny_cfg(epochs=2, eval_every=1, eval_n=8)
     train_module.train(cfg, progress=False)
     html = (cfg.run_dir / "report.html").read_text()
@@ -200,7 +207,7 @@ def test_report_command_rebuilds_the_page_and_refuses_non_runs(run, tmp_path, ca
 def test_tensorboard_logs_losses_samples_and_scores(tiny_cfg, monkeypatch):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    monkeypatch.setattr("facegan.metrics.evaluate_generator",
+    monkeypatch.setattr("facegan.eval.metrics.evaluate_generator",
                         lambda *a, **k: {"fid": 42.0, "kid": 0.1, "kid_std": 0.0, "swd": 1.0, "n": 8})
     cfg = tiny_cfg(epochs=2, tensorboard=True, eval_every=1, eval_n=8)
     train(cfg, progress=False)

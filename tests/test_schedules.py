@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from facegan.config import TrainConfig
-from facegan.schedules import AccuracyGate, DecayingRatio, FixedRatio, build_schedule
+from facegan.training.schedules import AccuracyGate, DecayingRatio, FixedRatio, build_schedule
 
 
 def run(schedule, steps):

@@ -3,7 +3,7 @@ import itertools
 import pytest
 import torch
 
-from facegan.seeds import STREAMS, epoch_seed, stream_seed
+from facegan.utils.seeds import STREAMS, epoch_seed, stream_seed
 
 
 def test_rank_zero_keeps_the_historic_seeds():

@@ -12,12 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
-from facegan import serve as serve_module
+from facegan.commands import serve as serve_module
+from facegan.commands.serve import make_server, serve
 from facegan.config import preset
-from facegan.export import load_generator
-from facegan.sample import generate, latents_for_seeds
-from facegan.serve import make_server, serve
-from facegan.train import train
+from facegan.generate.export import load_generator
+from facegan.generate.sample import generate, latents_for_seeds
+from facegan.training.loop import train
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
@@ -275,7 +275,7 @@ def test_page_shows_faces_and_walks_in_chromium(G, base_url, browser, tmp_path):
 def test_a_taken_port_is_one_line_naming_the_fix(checkpoint, capsys):
     import socket
 
-    from facegan.cli import main
+    from facegan.commands.cli import main
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

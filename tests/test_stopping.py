@@ -1,11 +1,11 @@
 """When to stop: checkpoints/best.pt keeps the lowest-FID snapshot, --early-stop ends a stale run."""
 import pytest
 
-from facegan import metrics
 from facegan.checkpoint import load_checkpoint
-from facegan.cli import main
+from facegan.commands.cli import main
 from facegan.config import ConfigError
-from facegan.train import train
+from facegan.eval import metrics
+from facegan.training.loop import train
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facegan import metrics, sweep
-from facegan.cli import main
+from facegan.commands import sweep
+from facegan.commands.cli import main
+from facegan.eval import metrics
 
 optuna = pytest.importorskip("optuna", reason="facegan sweep needs optuna (pip install -r requirements.txt)")
 

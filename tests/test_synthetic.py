@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facegan.synthetic import FACE_ATTRIBUTES, draw_face, make_faces, write_face_folder
+from facegan.data.synthetic import FACE_ATTRIBUTES, draw_face, make_faces, write_face_folder
 
 
 @pytest.fixture(scope="module")

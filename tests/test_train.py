@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from facegan import losses
-from facegan.accel import cpu_has_native_bf16
 from facegan.checkpoint import CheckpointError, load_checkpoint
 from facegan.config import PRESETS, TrainConfig, preset
-from facegan.models import build_models
-from facegan.resume import CHECKPOINT_KEYS
-from facegan.sample import load_train_samples
-from facegan.train import TrainingError, check_resumable, make_optimizers, train, train_step
+from facegan.generate.sample import load_train_samples
+from facegan.nets.models import build_models
+from facegan.training import losses
+from facegan.training.loop import TrainingError, check_resumable, make_optimizers, train, train_step
+from facegan.training.resume import CHECKPOINT_KEYS
+from facegan.utils.accel import cpu_has_native_bf16
 
 
 def params(model):
@@ -75,7 +75,7 @@ def test_a_g_penalty_steers_g_alone_and_is_logged_apart(nets):
 
 
 def test_a_conditional_step_shows_both_nets_the_real_batch_labels():
-    from facegan.step import make_d_penalty
+    from facegan.training.step import make_d_penalty
     torch.manual_seed(0)
     cfg = TrainConfig(image_size=32, conv_dim=8, z_size=16, condition="tone", r1_gamma=1.0, r1_every=1)
     D, G = build_models(cfg)
@@ -144,7 +144,8 @@ def test_every_preset_trains_as_named(name, tmp_path):
 def test_loss_plot_and_report_are_redrawn_sparingly_but_end_current(tiny_cfg, monkeypatch):
     # On a GPU with a small set an epoch is as short as drawing the views; they are redrawn
     # at most every VIEWS_EVERY_S, and once more at the end so the folder ends up current.
-    from facegan import recorder, report
+    from facegan.eval import report
+    from facegan.training import recorder
     drawn = []
     real_write = report.write_report
     monkeypatch.setattr(report, "write_report", lambda run_dir: drawn.append(run_dir) or real_write(run_dir))
@@ -159,7 +160,7 @@ def test_loss_plot_and_report_are_redrawn_sparingly_but_end_current(tiny_cfg, mo
 @pytest.mark.parametrize("share, draws", [(1e9, 3), (1e-9, 2)])  # no cap; a cap no write fits
 def test_the_views_are_spaced_out_once_writing_them_takes_more_than_their_share(tiny_cfg, monkeypatch, share, draws):
     # They hold every epoch so far, so they cost more as a run grows; VIEWS_SHARE caps that cost.
-    from facegan import recorder
+    from facegan.training import recorder
     written = []
     real_save = recorder.save_train_samples
     monkeypatch.setattr(recorder, "save_train_samples", lambda path, s: written.append(len(s)) or real_save(path, s))
@@ -174,7 +175,7 @@ def test_the_views_are_spaced_out_once_writing_them_takes_more_than_their_share(
 def test_a_run_killed_between_two_writes_of_train_samples_pkl_resumes_with_every_epoch(tiny_cfg, tmp_path,
                                                                                       monkeypatch):
     # The checkpoint carries the samples of the epochs since the pickle was last written.
-    from facegan import recorder
+    from facegan.training import recorder
     monkeypatch.setattr(recorder, "VIEWS_EVERY_S", 3600.0)
     straight = tiny_cfg(out=str(tmp_path / "straight"), epochs=3)
     train(straight, progress=False)
@@ -372,7 +373,7 @@ def test_bf16_on_a_cpu_with_native_support_is_close_to_fp32(tiny_cfg, tmp_path):
 
 def test_without_native_bf16_amp_changes_nothing(tiny_cfg, tmp_path, monkeypatch):
     # A CPU without native bf16 must keep the fp32 path, bit for bit, whatever --amp says.
-    import facegan.accel as accel
+    import facegan.utils.accel as accel
 
     monkeypatch.setattr(accel, "cpu_has_native_bf16", lambda: False)
     said = []
@@ -401,8 +402,8 @@ def test_sigterm_mid_epoch_checkpoints_and_resume_is_exact(tiny_cfg, tmp_path, m
     import os
     import signal
 
-    import facegan.step as step_module
-    from facegan.train import RunInterrupted
+    import facegan.training.step as step_module
+    from facegan.training.loop import RunInterrupted
 
     straight = tiny_cfg(out=str(tmp_path / "straight"), epochs=2)
     train(straight, progress=False)
@@ -473,9 +474,9 @@ def test_a_crash_while_writing_keeps_the_previous_checkpoint(tiny_cfg, monkeypat
 
 
 def test_ema_weights_are_saved_and_drive_the_samples(tiny_cfg):
-    from facegan.export import generator_from_checkpoint
-    from facegan.models import Generator
-    from facegan.sample import generate
+    from facegan.generate.export import generator_from_checkpoint
+    from facegan.generate.sample import generate
+    from facegan.nets.models import Generator
 
     cfg = tiny_cfg(ema_decay=0.5)
     train(cfg, progress=False)
@@ -490,9 +491,9 @@ def test_ema_weights_are_saved_and_drive_the_samples(tiny_cfg):
 
 
 def test_g_emas_norms_are_measured_on_itself_and_training_never_reads_them(tiny_cfg, tmp_path):
-    from facegan.ema import EMA
-    from facegan.models import Generator
-    from facegan.seeds import stream_seed
+    from facegan.nets.models import Generator
+    from facegan.training.ema import EMA
+    from facegan.utils.seeds import stream_seed
 
     measured = tiny_cfg(out=str(tmp_path / "measured"), ema_decay=0.5, epochs=2)
     copied = tiny_cfg(out=str(tmp_path / "copied"), ema_decay=0.5, epochs=2, ema_norm_samples=0)
@@ -525,8 +526,8 @@ def test_linear_lr_decay_reaches_the_expected_rate(tiny_cfg):
 
 
 def test_collapse_warnings_are_said_and_logged(tiny_cfg, monkeypatch):
-    import facegan.recorder as recorder_module
-    from facegan.monitor import CollapseMonitor
+    import facegan.training.recorder as recorder_module
+    from facegan.training.monitor import CollapseMonitor
 
     monkeypatch.setattr(recorder_module, "CollapseMonitor", lambda: CollapseMonitor(window=1, acc_threshold=0.0))
     said = []

@@ -1,0 +1,149 @@
+"""The training loop: per batch a D step then a G step; per epoch fixed-z samples and a snapshot.
+
+`train(cfg)` reads top to bottom: data, the GAN, the run's state (fresh or resumed), the
+step bound to the config, then the loop. What it updates lives in step.py, where the
+loop stands and how it resumes in resume.py, and everything it writes or says in
+recorder.py. The run folder it leaves behind:
+
+    runs/<name>/config.json         the TrainConfig, as JSON
+    runs/<name>/metrics.jsonl       one row per `log_every` steps: losses, D accuracy, images seen
+    runs/<name>/checkpoints/        latest.pt plus the last `keep_checkpoints` epoch_XXX.pt
+    runs/<name>/samples/            reals.png and epoch_XXX.png from the fixed z
+    runs/<name>/losses.png          the loss plot
+    runs/<name>/train_samples.pkl   the fixed-z images of every epoch (format in sample.py)
+    runs/<name>/report.html         one self-contained page about the run
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..checkpoint import load_checkpoint
+from ..config import TrainConfig
+from ..data.images import training_batches, training_images
+from ..errors import ConfigError
+from ..utils import accel
+from ..utils.seeds import stream_seed
+from .distributed import Dist
+from .recorder import Recorder, RunInterrupted, StopOnSignal, TrainingError, weights_fingerprint
+from .resume import RunState, check_resumable, latest_checkpoint
+from .runfolder import RunFolder
+from .step import GAN, make_optimizers, make_step, train_step
+
+# What the notebook, the tests and older code import from here.
+__all__ = ["train", "train_step", "make_optimizers", "check_resumable", "weights_fingerprint",
+           "TrainingError", "RunInterrupted"]
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=print,
+          should_stop=None, overwrite: bool = False, D: nn.Module | None = None,
+          G: nn.Module | None = None) -> dict:
+    """Train a DCGAN as `cfg` says, writing the run folder; returns a summary dict.
+
+    With resume=True the run continues from `<run_dir>/checkpoints/latest.pt`, exactly
+    where it stopped: same weights, optimizer moments, data order and RNG streams.
+    A folder that already holds a run is refused unless resume=True or overwrite=True
+    (which replaces that run), and is locked against a second writer while training.
+    `should_stop(epochs_done)` is asked after each epoch's checkpoint; True ends the run
+    early (as an interruption would), to be continued with resume=True. Under torchrun
+    the same call trains data-parallel (see distributed.py); only rank 0 writes.
+
+    `D` and `G` replace the nets the config would build (the notebook passes the learner's
+    own; either may be left out). Like facegan.nets.models' nets, D must take images
+    (B, 3, S, S), S = cfg.image_size, and return logits (B, 1), and G must take z
+    (B, cfg.z_size) and return images (B, 3, S, S) in [-1, 1]; a net that does not is
+    refused with a one-line ConfigError before anything is written. They are trained in
+    place, from the weights they hold (initialise them first), with Adam optimizers (and
+    G_ema) made over them from the config, whose architecture fields then only label the
+    run. Checkpoints hold their state_dicts, so a resume needs the same nets passed again.
+    """
+    check_own_nets(cfg, D, G)
+    dist = Dist.from_env()
+    try:
+        with RunFolder(cfg.run_dir, resume=resume, overwrite=overwrite, main=dist.is_main):
+            return _train(cfg, dist, resume, progress and dist.is_main, log if dist.is_main else _quiet,
+                          should_stop, D, G)
+    finally:
+        dist.close()
+
+
+def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, should_stop, D, G) -> dict:
+    device = training_device(cfg, dist)
+    torch.manual_seed(stream_seed(cfg.seed, "weights"))  # the same initial weights on every rank
+    images = training_images(cfg, progress=progress, log=log)
+    batches = training_batches(cfg, images, device, dist, log)
+    gan = GAN.build(cfg, device, dist.rank, D, G)
+    state = RunState.fresh(cfg, device, dist.rank)
+    recorder = Recorder(cfg, dist, device, images, cfg.epochs * len(batches), progress, log)
+    parts = {**gan.parts(), "monitor": recorder.monitor}  # what a checkpoint holds, by key
+    if resume:
+        state.restore(load_checkpoint(latest_checkpoint(cfg.run_dir)), cfg, parts, dist.rank)
+    recorder.begin(state, resumed=resume)
+    step = make_step(cfg, gan, dist)
+
+    with StopOnSignal() as stop:
+        for epoch in range(state.epoch, cfg.epochs):
+            recorder.begin_epoch(epoch)
+            for real, labels in batches.labelled_epoch(epoch, start=state.batch):
+                z = state.next_latents(len(real) * cfg.g_steps, cfg.z_size)  # a batch per G update
+                stats = step(real, labels, z, state.step, state.step / recorder.total_steps)
+                state.advance(len(real) * dist.world_size)  # images are counted over all ranks
+                recorder.after_step(stats, state)
+                if recorder.stop_requested(stop, state):  # Ctrl-C, SIGTERM or --minutes spent
+                    gan.measure_sampler_norms(cfg)
+                    return recorder.stop_early(stop.signum, state, parts, gan.D, gan.G)
+            state.end_epoch()
+            gan.measure_sampler_norms(cfg)
+            recorder.end_epoch(state, parts, gan.sampler)
+            if recorder.plateaued() or (should_stop is not None and should_stop(state.epoch)):
+                break
+    return recorder.close(state, gan.D, gan.G)
+
+
+def _quiet(*args, **kwargs) -> None:
+    pass
+
+
+def check_own_nets(cfg: TrainConfig, D: nn.Module | None, G: nn.Module | None) -> None:
+    """Refuse, with a one-line ConfigError, nets passed to train() that cannot stand in for
+    the config's: tried once on zeros, in eval mode (BatchNorm statistics stay as they are)."""
+    if D is None and G is None:
+        return
+    for field, needs in (("grow_from", "facegan's progressive nets"), ("condition", "nets that read class labels")):
+        if getattr(cfg, field) not in (0, "none"):
+            raise ConfigError(f"train(cfg, D=..., G=...): {field}={getattr(cfg, field)!r} needs {needs}; "
+                              f"drop D and G or that option")
+    S, B = cfg.image_size, 2
+    for name, net, given, wanted, like in (
+            ("D", D, (B, 3, S, S), (B, 1), "logits (B, 1)"),
+            ("G", G, (B, cfg.z_size), (B, 3, S, S), f"images (B, 3, {S}, {S})")):
+        if net is None:
+            continue
+        if not isinstance(net, nn.Module) or not any(True for _ in net.parameters()):
+            raise ConfigError(f"train(cfg, {name}=...): {name} must be a torch nn.Module with parameters, "
+                              f"got {type(net).__name__}")
+        device = next(net.parameters()).device
+        mode = net.training
+        try:
+            with torch.no_grad():
+                out = net.eval()(torch.zeros(given, device=device))
+        except Exception as e:  # any failure of the learner's forward is the same complaint
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            raise ConfigError(f"train(cfg, {name}=...): {name} failed on an input of shape {given} ({first}); "
+                              f"like facegan's nets it must map it to {like} (image_size={S}, "
+                              f"z_size={cfg.z_size})") from None
+        finally:
+            net.train(mode)
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        if shape != wanted:
+            raise ConfigError(f"train(cfg, {name}=...): {name} maps input {given} to {shape}; like facegan's "
+                              f"nets it must give {like} (image_size={S}, z_size={cfg.z_size})")
+
+
+def training_device(cfg: TrainConfig, dist: Dist) -> torch.device:
+    """This rank's device, with the backends set up for it."""
+    device = dist.device(accel.resolve_device(cfg.device))
+    if cfg.sync_bn and device.type != "cuda":
+        raise ConfigError("sync_bn needs CUDA (SyncBatchNorm has no CPU kernels); drop --sync-bn on CPU")
+    accel.setup_backends(device, cfg.fast)
+    return device
