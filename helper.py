@@ -1,10 +1,11 @@
 """The course's entry point for getting the CelebA face crops onto disk.
 
-The code lives in the facegan package (facegan/data/celeba.py: resumable, verified
-download; safe extraction; building the crops from full CelebA).  This script
-keeps the course's habits working: `import helper; helper.download_extract()`
-in the notebook, and the command line below.  Every failure a user can fix
-raises `DataError` (facegan.errors.DataError) with a one-line message.
+The code lives in the facegan package: facegan/data/download.py (resumable, verified
+download), facegan/data/unzip.py (safe extraction) and facegan/data/celeba.py (the
+course zip in one call; building the crops from full CelebA).  This script keeps the
+course's habits working: `import helper; helper.download_extract()` in the notebook,
+and the command line below.  Every failure a user can fix raises `DataError`
+(facegan.errors.DataError) with a one-line message.
 
 Command line:
     python helper.py download [--data-dir D] [--zip PATH] [--url U] [--sha256 H]
@@ -16,17 +17,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facegan.data.celeba import (
-    COURSE_URL,
-    DEFAULT_FOLDER,
-    DataError,
-    download,
-    download_extract,
-    file_sha256,
-    prepare_celeba,
-    safe_extract,
-    verify_zip,
-)
+from facegan.data.celeba import COURSE_URL, DEFAULT_FOLDER, download_extract, prepare_celeba
+from facegan.data.download import download, file_sha256
+from facegan.data.unzip import safe_extract, verify_zip
+from facegan.errors import DataError
 
 __all__ = ["COURSE_URL", "DEFAULT_FOLDER", "DataError", "download", "download_extract",
            "file_sha256", "main", "prepare_celeba", "safe_extract", "verify_zip"]

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The GPU figures of docs/quality.md, in one call of a lent GPU (a 15-minute lease, all told):
-#   1. issue 20's recipe table: every recipe x 2 seeds at 63,488 images on the Quality protocol
-#      (bench/quality.py), all runs at once: the GPU idles between a small net's kernels, so
-#      they share it well; their FIDs do not depend on sharing, their wall times do.
-#   2. issue 19's GPU row: `quality` trained alone for the minutes left (at most 10), then scored.
-# Usage: bench/gpu_recipes.sh SUBSET_ZIP RESULTS_DIR SECONDS [FIELD=VALUE ...]
+# The GPU figures of docs/results.md (logged in docs/experiments.md), in one call of a lent GPU (a 15-minute lease, all told):
+#   1. the recipe table: every recipe x 2 seeds at 63,488 images on the Quality protocol
+#      (python -m bench.experiments.quality), all runs at once: the GPU idles between a small
+#      net's kernels, so they share it well; their FIDs do not depend on sharing, their wall times do.
+#   2. the equal-time GPU row: `quality` trained alone for the minutes left (at most 10), then scored.
+# Usage, from the repo root: bench/gpu_recipes.sh FACES_ZIP RESULTS_DIR SECONDS [FIELD=VALUE ...]
 #   SECONDS: the whole script's budget; FIELD=VALUE: the sweep's best trial, on the course preset.
 # TABLE=0 skips the table. A device call lasts at most 10 minutes, so 10 minutes of training plus
 # scoring take two calls: KEEP=DIR keeps the timed run there and a second call with the same KEEP
@@ -15,9 +15,9 @@
 # PY picks the interpreter (default python3); IMAGES the images per table run (default 63488);
 # N the held-out images and samples per FID (default 2000); EXTRA more FIELD=VALUE for every
 # table run. A dry run on a CPU:
-#   PY=.venv/bin/python IMAGES=128 N=64 EXTRA=epoch_images=128 bench/gpu_recipes.sh ../shared/data/processed-celeba-small-6k.zip /tmp/g 100 lr_d=1e-4
+#   PY=.venv/bin/python IMAGES=128 N=64 EXTRA=epoch_images=128 bench/gpu_recipes.sh "$FACEGAN_FACES" /tmp/g 100 lr_d=1e-4
 set -u
-SUBSET=$1 RES=$2 BUDGET=$3
+FACES=$1 RES=$2 BUDGET=$3
 shift 3
 SWEEP=("$@")
 PY=${PY:-python3}
@@ -25,7 +25,7 @@ IMAGES=${IMAGES:-63488}
 START=$(date +%s)
 export OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
 mkdir -p "$RES/logs" "$RES/grids"
-Q=("$PY" bench/quality.py --subset "$SUBSET" --skip-defaults --n "${N:-2000}")
+Q=("$PY" -m bench.experiments.quality --faces "$FACES" --skip-defaults --n "${N:-2000}")
 
 # The split and the held-out features once, before the runs race to build them.
 "${Q[@]}" --images 0 --out "$RES/warmup.json" >"$RES/logs/warmup.log" 2>&1

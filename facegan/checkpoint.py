@@ -1,9 +1,8 @@
-"""A snapshot is one dict holding everything needed to continue a run exactly.
+"""Snapshot files: one dict holding everything needed to continue a run exactly.
 
-Keys: format, config, epoch (completed), step, images_seen, G, D, G_ema (None until
-EMA exists), opt_d, opt_g, fixed_z, z_generator, rng, schedule. Written atomically
-(temp file + os.replace) and loaded with `weights_only=True`, so a checkpoint from
-elsewhere cannot run code.
+Its keys are built by `RunState.snapshot` and listed in facegan/training/resume.py. Written
+atomically (temp file + os.replace) and loaded with `weights_only=True`, so a checkpoint
+from elsewhere cannot run code.
 """
 from __future__ import annotations
 

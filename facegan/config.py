@@ -171,8 +171,10 @@ class TrainConfig:
                                  "G then draws the six categories in equal shares (a class per slice of z[0])",
                          TONE, Choice(CONDITIONS))
 
+    # docs: begin fields
     batch_size: int = opt(128, "images per step", OPTIMISATION, POSITIVE)
     epochs: int = opt(5, "passes over the training set", OPTIMISATION, POSITIVE, resumable=True)
+    # docs: end fields
     lr_d: float = opt(2e-4, "discriminator Adam learning rate", OPTIMISATION, Range(0, low_open=True))
     lr_g: float = opt(2e-4, "generator Adam learning rate (differs from lr_d for TTUR)", OPTIMISATION,
                       Range(0, low_open=True))
@@ -342,28 +344,19 @@ def validate(cfg: TrainConfig) -> None:
                                               f"drop --{name.replace('_', '-')} or --grow-from")
 
 
-# The SAGAN-style recipe (bench/quality.py, docs/quality.md): hinge loss with a spectrally
-# normalised D, TTUR, G_ema, DiffAugment.
+# The SAGAN-style recipe (docs/techniques.md): hinge loss with a spectrally normalised D, TTUR, G_ema, DiffAugment.
 _QUALITY = dict(image_size=64, conv_dim=64, batch_size=64, loss="hinge", d_norm="spectral",
                 lr_d=4e-4, lr_g=1e-4, beta1=0.0, beta2=0.9, ema_decay=0.999, augment="color,translation")
 
 # Named configs. The course recipe is the notebook's; demo fits a 2-core CPU in minutes.
 PRESETS: dict[str, dict] = {
     "course": dict(image_size=64, conv_dim=64, batch_size=128, loss="bce", real_target=1.0),
-    # Batch 32 and G_ema: in the time batch 64 took for 20 epochs, FID 181 instead of 224 on
-    # synthetic faces it never saw, and visibly cleaner faces (bench/demo.py, docs/training.md).
+    # Batch 32 and G_ema: the lowest FID of the variants given make demo's few minutes of a CPU (docs/results.md)
     "demo": dict(image_size=32, conv_dim=64, batch_size=32, synthetic_n=4096, epochs=16,
                  name="demo", real_target=0.9, ema_decay=0.999),
-    # Chosen by measurement on the CelebA subset: at 63,488 images seen, FID 116.5 against the
-    # course recipe's 265.7 (0.44x). Twice cpu's width: for budgets of images, not CPU minutes.
+    # The lowest FID per image seen of the recipes measured: for budgets of images, not CPU minutes (docs/results.md)
     "quality": _QUALITY,
-    # quality with nets of half the width: a third of the compute per image, so where time buys
-    # images (a CPU) it sees 3x as many in the same minutes and ends better: after 30 minutes on
-    # 2 cores in bf16, FID 44.5 against quality's 60.4, 3 seeds each (docs/quality.md). Narrower
-    # still (24, 16) sees more images but ends worse: below 32 the nets lack the capacity.
-    # Adam's beta2 at R3GAN's 0.99: 42.3 against 45.1 on the same 3 seeds and images, for free.
-    # DiffAugment without colour jitter on top: 40.7 +- 0.7 against 42.3 +- 2.6, same 3 seeds.
-    # With G_ema's measured BatchNorm statistics (the default), 3 real 30-minute runs: 39.2 +- 2.8.
+    # Half quality's width for more images a minute, beta2 0.99, translations: best FID on a CPU clock (docs/results.md)
     "cpu": {**_QUALITY, "conv_dim": 32, "beta2": 0.99, "augment": "translation"},
     "tiny": dict(image_size=32, conv_dim=8, z_size=16, batch_size=16, synthetic_n=64, epochs=1,
                  n_fixed=4, log_every=1, name="tiny"),

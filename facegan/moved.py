@@ -17,7 +17,7 @@ MOVED = {
     "accel": ("utils.accel",), "atomic": ("utils.atomic",), "bars": ("utils.bars",), "seeds": ("utils.seeds",),
     "archs": ("nets.archs",), "models": ("nets.models",), "resnets": ("nets.resnets",),
     "progressive": ("nets.progressive",),
-    "synthetic": ("data.synthetic",), "celeba": ("data.celeba",), "tone": ("data.tone",),
+    "synthetic": ("data.synthetic",), "celeba": ("data.celeba", "data.download", "data.unzip"), "tone": ("data.tone",),
     "sample": ("generate.sample",), "export": ("generate.export",),
     "metrics": ("eval.metrics",), "audit": ("eval.audit",), "report": ("eval.report",), "plots": ("eval.plots",),
     "runlog": ("eval.runlog",),
@@ -25,8 +25,12 @@ MOVED = {
     "augment": ("training.augment",), "schedules": ("training.schedules",), "ema": ("training.ema",),
     "resume": ("training.resume",), "runfolder": ("training.runfolder",),
     "distributed": ("training.distributed",), "monitor": ("training.monitor",),
-    "recorder": ("training.recorder",),
-    "cli": ("commands.cli",), "argtypes": ("commands.argtypes",), "serve": ("commands.serve",),
+    "recorder": ("training.steplog", "training.snapshots", "training.evaluation", "training.stopping",
+                 "training.views"),
+    "cli": ("commands.cli", "commands.train", "commands.sample", "commands.evaluate", "commands.export",
+            "commands.report", "commands.view", "commands.audit", "commands.synth", "commands.serve_command",
+            "commands.exercise_command", "commands.sweep_command", "commands.argtypes"),
+    "argtypes": ("commands.argtypes",), "serve": ("commands.serve",),
     "sweep": ("commands.sweep",), "exercise": ("commands.exercise",),
 }
 
@@ -39,12 +43,22 @@ def warn_moved(old: str, new: tuple[str, ...]) -> None:
 
 def _caller_level() -> int:
     """The stacklevel of the first frame outside the import machinery and the forwarding
-    code, so the warning names the user's import line."""
+    code, so the warning names the user's import line. warnings.warn does not count the
+    frames of importlib._bootstrap, so neither does this."""
     frame, level = sys._getframe(1), 1
-    while frame is not None and (frame.f_code.co_filename.startswith("<frozen importlib")
-                                 or frame.f_globals.get("__name__") in ("facegan.moved", "facegan.data")):
-        frame, level = frame.f_back, level + 1
+    while frame is not None and (_is_bootstrap(frame) or frame.f_globals.get("__name__") in _FORWARDERS):
+        frame = frame.f_back
+        if frame is not None and not _is_bootstrap(frame):
+            level += 1
     return level
+
+
+_FORWARDERS = ("facegan.moved", "facegan.data", "importlib")
+
+
+def _is_bootstrap(frame) -> bool:
+    name = frame.f_code.co_filename
+    return "importlib" in name and "_bootstrap" in name
 
 
 class MovedModule(types.ModuleType):

@@ -68,3 +68,84 @@ def test_train_resume_and_view(tmp_path, capsys):
 def test_resume_without_a_run_folder_is_a_clear_error(tmp_path, capsys):
     assert main(["train", "--resume", "--out", str(tmp_path / "nothing")]) == 1
     assert "config.json not found" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- --data DIR: a folder of images
+
+def _config(argv):
+    from facegan.commands.train import config_from_args
+
+    return config_from_args(build_parser().parse_args(["train", *argv]))
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    from facegan.data.synthetic import write_face_folder
+
+    return write_face_folder(tmp_path_factory.mktemp("data") / "faces", 32, size=32)
+
+
+def test_data_dir_trains_on_a_folder_and_resumes_as_the_old_form_does(faces, tmp_path, capsys):
+    from facegan.data.synthetic import write_face_folder
+
+    run = tmp_path / "run"
+    common = ["--out", str(run), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+    assert main(["train", "--preset", "tiny", "--data", str(faces), *common]) == 0
+    saved = json.loads((run / "config.json").read_text())
+    assert (saved["data"], saved["data_dir"]) == ("folder", str(faces))
+    assert (run / "samples/epoch_001.png").exists()
+    # --resume with --data DIR is --resume with --data folder --data-dir DIR: the same folder is
+    # accepted, another refused with the same message.
+    assert main(["train", "--resume", "--epochs", "2", "--data", str(faces), *common]) == 0
+    assert json.loads((run / "config.json").read_text())["epochs"] == 2
+    capsys.readouterr()
+    other = write_face_folder(tmp_path / "other", 32, size=32, seed=1)
+    assert main(["train", "--resume", "--epochs", "3", "--data", str(other), *common]) == 1
+    new_form = capsys.readouterr().err
+    assert main(["train", "--resume", "--epochs", "3", "--data", "folder", "--data-dir", str(other), *common]) == 1
+    old_form = capsys.readouterr().err
+    assert old_form == new_form and "data_dir" in new_form, (old_form, new_form)
+
+
+def test_the_old_forms_keep_working(faces):
+    new = _config(["--preset", "tiny", "--data", str(faces)])
+    assert new == _config(["--preset", "tiny", "--data", "folder", "--data-dir", str(faces)])
+    assert (new.data, new.data_dir) == ("folder", str(faces))
+    celeba = _config(["--data", "celeba", "--data-dir", str(faces)])
+    assert (celeba.data, celeba.data_dir) == ("celeba", str(faces))
+
+
+def test_a_dataset_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "celeba").mkdir()
+    assert _config(["--data", "celeba"]).data == "celeba"
+    assert (_config(["--data", "./celeba"]).data, _config(["--data", "./celeba"]).data_dir) == ("folder", "./celeba")
+
+
+@pytest.mark.parametrize("make, wanted", [
+    (lambda tmp: tmp / "faces", "no such folder"),
+    (lambda tmp: (tmp / "faces.zip").write_bytes(b"PK") and tmp / "faces.zip", "not a folder"),
+])
+def test_data_that_is_no_folder_is_a_one_line_error(tmp_path, capsys, make, wanted):
+    path = make(tmp_path)
+    assert main(["train", "--preset", "tiny", "--out", str(tmp_path / "r"), "--data", str(path)]) == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err == (f"facegan: error: --data {path}: {wanted}; give a folder of .jpg/.png images, "
+                   f"or one of synthetic, celeba")
+    assert "Traceback" not in captured.out + captured.err and not (tmp_path / "r").exists()
+
+
+def test_data_dir_twice_is_refused(faces, tmp_path, capsys):
+    assert main(["train", "--preset", "tiny", "--out", str(tmp_path / "r"), "--data", str(faces),
+                 "--data-dir", str(faces)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("facegan: error: --data") and "give the folder once" in err and "\n" not in err
+
+
+def test_train_help_names_the_folder_form(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    flat = " ".join(capsys.readouterr().out.split())
+    assert "--data NAME|DIR" in flat and "--data DIR, the same as --data folder --data-dir DIR" in flat
+    assert "a dataset name wins over a folder of that name" in flat

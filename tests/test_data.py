@@ -203,7 +203,7 @@ def test_celeba_download_failure_is_one_facegan_error(tmp_path, monkeypatch):
     from facegan.data.images import training_images
 
     def unreachable(**kwargs):
-        raise celeba.DataError("could not reach https://example.invalid/x.zip; pass zip_path=...")
+        raise DataError("could not reach https://example.invalid/x.zip; pass zip_path=...")
     monkeypatch.setattr(celeba, "download_extract", unreachable)
     with pytest.raises(DataError, match="zip_path"):
         training_images(TrainConfig(data="celeba", data_dir=str(tmp_path)))

@@ -143,7 +143,15 @@ def _helper_parser() -> argparse.ArgumentParser:
 
 
 def _bench_options(script: Path) -> set[str]:
-    return set(re.findall(r"add_argument\(\s*\"(--[a-z][a-z0-9_-]*)\"", script.read_text()))
+    """The options a bench script declares, with those of the bench modules it imports (such as
+    bench.protocol's --faces)."""
+    text = script.read_text()
+    options = set(re.findall(r"add_argument\(\s*\"(--[a-z][a-z0-9_-]*)\"", text))
+    for module in re.findall(r"^from (bench\.[\w.]+) import", text, re.M):
+        imported = ROOT / (module.replace(".", "/") + ".py")
+        if imported.is_file() and imported != script:
+            options |= set(re.findall(r"add_argument\(\s*\"(--[a-z][a-z0-9_-]*)\"", imported.read_text()))
+    return options
 
 
 def _commands(text: str) -> list[list[str]]:
@@ -202,6 +210,14 @@ def _check_command(tokens: list[str], parser, helper_parser) -> str | None:
         # "..." in `train ... --eval-every 5` stands for the reader's own options
         return _parses(parser, [t for t in argv if t != "..."])
     scripts = [t for t in tokens if t.endswith(".py")]
+    modules = [tokens[i + 1] for i in range(len(tokens) - 1) if tokens[i] == "-m" and tokens[i + 1].startswith("bench.")]
+    if modules:  # python -m bench.experiments.quality ...: the module's own options
+        script = ROOT / (modules[0].replace(".", "/") + ".py")
+        if not script.exists():
+            return f"no module {modules[0]}"
+        unknown = [t for t in tokens[tokens.index(modules[0]) + 1:]
+                   if t.startswith("--") and t.split("=")[0] not in _bench_options(script) | {"--help"}]
+        return f"{modules[0]} has no {unknown}" if unknown else None
     if scripts and Path(scripts[0]).name == "helper.py":
         return _parses(helper_parser, tokens[tokens.index(scripts[0]) + 1:])
     if scripts and scripts[0].startswith("bench/"):
@@ -254,7 +270,7 @@ def _all_options() -> tuple[set[str], dict[str, set[str]]]:
     per_command = {name: set(p._option_string_actions) for name, p in subs.items()}
     helper_commands = _subparsers(_helper_parser()).values()
     everywhere = set().union(*per_command.values(), *(p._option_string_actions for p in helper_commands))
-    for script in (ROOT / "bench").glob("*.py"):
+    for script in (ROOT / "bench").rglob("*.py"):
         everywhere |= _bench_options(script)
     return everywhere, per_command
 
@@ -347,3 +363,105 @@ def test_the_readme_main_commands_run_at_tiny_scale(tmp_path, monkeypatch):
     named = [n for n in INLINE.findall(where) if re.fullmatch(r"[\w/]+(\.\w+|/)", n) and n != "runs/"]
     assert len(named) >= 6, named
     assert [n for n in named if not (run / n).exists()] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. the README reads in a minute, and its figures are the ledger's
+
+README_MAX_WORDS = 900  # prose words, outside code blocks and comments (1,314 before the ledger; 866 after)
+README_MAX_WIDTH = 120  # characters a prose line; code blocks and tables may be wider
+
+# A figure the README quotes from the ledger carries the ledger's key right after it:
+#   39.2 ± 2.8 (3 seeds)<!-- ledger: recipes-30min-cpu2/cpu -->
+QUOTED = re.compile(r"(\d+\.\d)(?: ± (\d+\.\d))? \((\d+) seeds?\)<!-- ledger: ([^/]+?)/(.+?) -->")
+SPREAD = re.compile(r"\d+\.\d+ ?(?:±|\+-) ?\d+\.\d+")
+
+
+def _readable(text: str) -> str:
+    """What a reader reads: the prose, without HTML comments."""
+    return re.sub(r"<!--.*?-->", "", _prose(text), flags=re.S)
+
+
+def test_the_readme_reads_in_a_minute():
+    text = README.read_text()
+    words = len(_readable(text).split())
+    assert words <= README_MAX_WORDS, f"README.md has {words} words of prose; move detail into docs/"
+    wide = [line for line in _prose(text).splitlines() if len(line) > README_MAX_WIDTH and not line.startswith("|")]
+    assert not wide, f"README.md has prose lines over {README_MAX_WIDTH} characters: {wide}"
+
+
+def test_every_figure_the_readme_quotes_from_the_ledger_matches_it():
+    from bench import ledger
+
+    text, rows = README.read_text(), ledger.load()
+    quotes = QUOTED.findall(text)
+    assert len(quotes) >= 3, "the README quotes the ledger's headline figures, each marked <!-- ledger: EXP/RECIPE -->"
+    assert len(quotes) == text.count("<!-- ledger:"), "a ledger marker must follow its figure: 'M ± S (N seeds)<!-- ...'"
+    wrong = []
+    for mean, sd, seeds, experiment, recipe in quotes:
+        quoted = f"{mean} ± {sd} ({seeds} seeds)" if sd else f"{mean} ({seeds} seed{'' if seeds == '1' else 's'})"
+        try:
+            expected = ledger.quote(rows, experiment, recipe)
+        except LookupError as e:
+            wrong.append(str(e))
+            continue
+        if quoted != expected:
+            wrong.append(f"{experiment}/{recipe}: the README says {quoted}, the ledger {expected}")
+    assert not wrong, "; ".join(wrong)
+    # and no other mean ± sd: a figure typed into the README without its source drifts
+    unmarked = SPREAD.findall(QUOTED.sub("", text))
+    assert not unmarked, f"README.md quotes {unmarked} without a <!-- ledger: ... --> marker"
+
+
+def test_the_ledger_summarises_seeds_as_the_docs_quote_them():
+    from bench import ledger
+
+    rows = [dict(experiment="e", recipe="r", seed=s, fid=f) for s, f in ((0, 36.1), (1, 41.6), (2, 39.9))]
+    mean, sd, seeds = ledger.summary(rows, "e", "r")
+    assert (round(mean, 1), round(sd, 1), seeds) == (39.2, 2.8, 3)  # the sample standard deviation
+    assert ledger.quote(rows, "e", "r") == "39.2 ± 2.8 (3 seeds)"
+    assert ledger.quote(rows[:1], "e", "r") == "36.1 (1 seed)"
+    assert ledger.quote([dict(experiment="e", recipe="r", seed=None, fid=44.5)], "e", "r") == "44.5"  # a mean alone
+    with pytest.raises(LookupError):
+        ledger.summary(rows, "e", "nonesuch")
+
+
+def test_every_ledger_row_is_complete_and_belongs_to_a_described_experiment():
+    from bench import ledger
+
+    rows, described = ledger.load(), ledger.experiments()
+    for row in rows:
+        ledger.validate(row)
+    assert {r["experiment"] for r in rows} <= set(described)
+    for key, info in described.items():
+        assert {"title", "protocol", "log"} <= set(info), key
+        log = info["log"].partition("#")
+        assert (ROOT / "docs" / log[0]).is_file(), f"{key}: no docs/{log[0]}"
+        assert not log[2] or log[2] in _anchors(ROOT / "docs" / log[0]), f"{key}: no #{log[2]} in docs/{log[0]}"
+
+
+def test_the_ledger_appends_whole_rows_atomically(tmp_path):
+    from bench import ledger
+
+    path = tmp_path / "ledger.json"
+    row = dict(experiment="e", recipe="cpu", flags="--preset cpu", seed=0, images=603136, minutes=30.0,
+               machine="2 CPU cores", fid=39.9, kid=0.029, n=2000, date="2026-12-07", command="make demo")
+    ledger.record([row], path)
+    ledger.record([{**row, "seed": 1, "fid": 41.6, "note": "alone"}], path)
+    assert [r["fid"] for r in ledger.load(path)] == [39.9, 41.6]
+    before = path.read_text()
+    for bad in ({k: v for k, v in row.items() if k != "fid"}, {**row, "colour": "red"}, {**row, "seed": "0"},
+                {**row, "date": "7 Dec 2026"}):
+        with pytest.raises(ledger.LedgerError):
+            ledger.record([row, bad], path)  # one bad row: none is written
+    assert path.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["ledger.json"]  # no temporary file left behind
+    assert ledger.train_flags("cpu", {"lr_d": 8e-4, "augment": "", "amp": False, "seed": 2}) == \
+        "--preset cpu --lr-d 0.0008 --augment '' --no-amp"
+
+
+def test_docs_results_md_is_the_ledgers_rendering():
+    from bench import ledger
+
+    assert (ROOT / "docs/results.md").read_text() == ledger.render_table(), \
+        "docs/results.md is stale: run .venv/bin/python -m bench.ledger"

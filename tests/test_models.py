@@ -10,9 +10,12 @@ from facegan.nets.models import (
     Generator,
     build_generator,
     build_models,
-    count_parameters,
     weights_init_normal,
 )
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize("size", [32, 64, 128])

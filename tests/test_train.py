@@ -145,11 +145,11 @@ def test_loss_plot_and_report_are_redrawn_sparingly_but_end_current(tiny_cfg, mo
     # On a GPU with a small set an epoch is as short as drawing the views; they are redrawn
     # at most every VIEWS_EVERY_S, and once more at the end so the folder ends up current.
     from facegan.eval import report
-    from facegan.training import recorder
+    from facegan.training import views
     drawn = []
     real_write = report.write_report
     monkeypatch.setattr(report, "write_report", lambda run_dir: drawn.append(run_dir) or real_write(run_dir))
-    monkeypatch.setattr(recorder, "VIEWS_EVERY_S", 3600.0)
+    monkeypatch.setattr(views, "VIEWS_EVERY_S", 3600.0)
     cfg = tiny_cfg(epochs=3, log_every=1)
     summary = train(cfg, progress=False)
     assert len(drawn) == 2  # after the first epoch, and at the end (not after epochs 2 and 3)
@@ -160,12 +160,12 @@ def test_loss_plot_and_report_are_redrawn_sparingly_but_end_current(tiny_cfg, mo
 @pytest.mark.parametrize("share, draws", [(1e9, 3), (1e-9, 2)])  # no cap; a cap no write fits
 def test_the_views_are_spaced_out_once_writing_them_takes_more_than_their_share(tiny_cfg, monkeypatch, share, draws):
     # They hold every epoch so far, so they cost more as a run grows; VIEWS_SHARE caps that cost.
-    from facegan.training import recorder
+    from facegan.training import views
     written = []
-    real_save = recorder.save_train_samples
-    monkeypatch.setattr(recorder, "save_train_samples", lambda path, s: written.append(len(s)) or real_save(path, s))
-    monkeypatch.setattr(recorder, "VIEWS_EVERY_S", 0.0)
-    monkeypatch.setattr(recorder, "VIEWS_SHARE", share)
+    real_save = views.save_train_samples
+    monkeypatch.setattr(views, "save_train_samples", lambda path, s: written.append(len(s)) or real_save(path, s))
+    monkeypatch.setattr(views, "VIEWS_EVERY_S", 0.0)
+    monkeypatch.setattr(views, "VIEWS_SHARE", share)
     cfg = tiny_cfg(epochs=3, log_every=1)
     train(cfg, progress=False)
     assert written == ([1, 2, 3] if draws == 3 else [1, 3])  # never: the first epoch, and the end
@@ -175,8 +175,8 @@ def test_the_views_are_spaced_out_once_writing_them_takes_more_than_their_share(
 def test_a_run_killed_between_two_writes_of_train_samples_pkl_resumes_with_every_epoch(tiny_cfg, tmp_path,
                                                                                       monkeypatch):
     # The checkpoint carries the samples of the epochs since the pickle was last written.
-    from facegan.training import recorder
-    monkeypatch.setattr(recorder, "VIEWS_EVERY_S", 3600.0)
+    from facegan.training import views
+    monkeypatch.setattr(views, "VIEWS_EVERY_S", 3600.0)
     straight = tiny_cfg(out=str(tmp_path / "straight"), epochs=3)
     train(straight, progress=False)
     killed = tiny_cfg(out=str(tmp_path / "killed"), epochs=3)
@@ -526,10 +526,10 @@ def test_linear_lr_decay_reaches_the_expected_rate(tiny_cfg):
 
 
 def test_collapse_warnings_are_said_and_logged(tiny_cfg, monkeypatch):
-    import facegan.training.recorder as recorder_module
+    import facegan.training.steplog as steplog_module
     from facegan.training.monitor import CollapseMonitor
 
-    monkeypatch.setattr(recorder_module, "CollapseMonitor", lambda: CollapseMonitor(window=1, acc_threshold=0.0))
+    monkeypatch.setattr(steplog_module, "CollapseMonitor", lambda: CollapseMonitor(window=1, acc_threshold=0.0))
     said = []
     cfg = tiny_cfg()
     train(cfg, progress=False, log=said.append)

@@ -1,13 +1,16 @@
-"""Argument types for the command line: each refuses a bad value at parse time, in one line
-naming the option and what it accepts (argparse prints `argument --x: ...`), so nothing out
-of range reaches torch, PIL, numpy or the socket layer.
+"""What the commands share: argument types, the help formatter and the seed-range check.
 
-The train options are TrainConfig's and are validated there; these serve the other commands.
+Each argument type refuses a bad value at parse time, in one line naming the option and what
+it accepts (argparse prints `argument --x: ...`), so nothing out of range reaches torch, PIL,
+numpy or the socket layer. The train options are TrainConfig's and are validated there; these
+serve the other commands.
 """
 from __future__ import annotations
 
 import argparse
 import math
+
+from ..errors import ConfigError
 
 SEED_MAX = 2**63 - 1  # torch seeds are 64-bit; a range of seeds seed..seed+n-1 must stay below this
 MAX_FACES = 100_000   # faces one command draws: beyond this, memory, not patience, runs out
@@ -68,3 +71,19 @@ SEED = whole(0, SEED_MAX)
 UPSCALE = whole(1, 16)
 PORT = whole(0, 65535)  # 0: any free port
 TRUNCATION = number(0.05, 1000.0, "a truncation")
+
+
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None: config flags default to None (meaning "not given"),
+    and their help already names the TrainConfig default."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
+def seed_range(seed: int, n: int) -> list[int]:
+    """Seeds seed..seed+n-1, refused when the last would pass what torch can seed."""
+    if seed + n - 1 > SEED_MAX:
+        raise ConfigError(f"--seed {seed} --n {n}: the last seed would pass {SEED_MAX} (2**63 - 1); "
+                          f"choose a smaller --seed")
+    return list(range(seed, seed + n))

@@ -36,12 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from ..config import RENAMED_KEYS, Choice, TrainConfig, preset, resumable_fields
-from ..errors import ConfigError, RunFolderError
+from ..errors import ConfigError, RunFolderError, TrainingError
 from ..eval.runlog import read_metrics
 from ..training.loop import train
-from ..training.recorder import RunInterrupted, TrainingError
 from ..training.resume import latest_checkpoint
 from ..training.runfolder import RunFolder, holds_run
+from ..training.stopping import RunInterrupted
 from ..utils.atomic import atomic_write_text
 
 FIELDS = {f.name: f for f in fields(TrainConfig)}
@@ -407,7 +407,7 @@ def _open_study(optuna, base: TrainConfig, space: list[Param], options: SweepOpt
     n_before = _trial_count(storage, name)
     study = optuna.create_study(storage=storage, study_name=name, direction="minimize", load_if_exists=True,
                                 sampler=_sampler(optuna, options, n_before), pruner=_pruner(optuna, options))
-    _claim(study, base, space, sweep_dir)
+    _claim(study, base, space)
     atomic_write_text(sweep_dir / "sweep.json", json.dumps(
         {"study": name, "space": {p.name: p.to_json() for p in space}, "base": base.to_dict()}, indent=2) + "\n")
     return study, storage
@@ -455,7 +455,7 @@ def worker_id(sweep_dir: Path) -> str:
     return f"{socket.gethostname()}:{sweep_dir.resolve()}"
 
 
-def _claim(study, base: TrainConfig, space: list[Param], sweep_dir: Path) -> None:
+def _claim(study, base: TrainConfig, space: list[Param]) -> None:
     """Tie the study to its space and base config; a later run, or another machine joining
     through --storage, must match them, except in the fields that cannot change a trial's
     score (FREE_ON_RESUME)."""

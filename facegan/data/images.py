@@ -18,12 +18,12 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
-from . import celeba
-from ..utils.atomic import atomic_open, make_folder
-from .celeba import CELEBA_SUBDIR
 from ..config import IMAGE_EXTENSIONS
 from ..errors import DataError
+from ..utils.atomic import atomic_open, make_folder
 from ..utils.seeds import epoch_seed
+from . import celeba
+from .celeba import CELEBA_SUBDIR
 
 __all__ = ["DataError", "IMAGE_EXTENSIONS", "CELEBA_SUBDIR", "scale", "FaceFolder", "get_dataloader",
            "cached_image_array", "FaceBatches", "training_images", "training_batches"]
@@ -349,7 +349,7 @@ def condition_labels(cfg, images: np.ndarray) -> np.ndarray | None:
 def celeba_folder(data_dir: str | Path) -> Path:
     """The course's CelebA crops under data_dir, downloaded and extracted if missing.
 
-    Failures raise DataError with a one-line message (facegan.data.celeba makes them so).
+    Failures raise DataError with a one-line message (facegan.data.celeba, download and unzip make them so).
     """
     folder = Path(data_dir) / CELEBA_SUBDIR
     if folder.is_dir() and any(folder.iterdir()):

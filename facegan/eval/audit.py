@@ -1,4 +1,4 @@
-"""Skin-tone audit (issue 10): does the generator reproduce, or narrow, the data's range of skin tones?
+"""Skin-tone audit: does the generator reproduce, or narrow, the data's range of skin tones?
 
 A GAN can drop rare modes, and darker skin is rare in CelebA, so a sharp FID can hide a
 generator that whitens faces. This module puts every face on the Individual Typology

@@ -84,7 +84,7 @@ def inception_features(images: np.ndarray, batch_size: int = 50, device: str = "
 
     With `bf16` the network runs in bf16 autocast where the device computes bf16 natively
     (CUDA, CPUs with AVX512-BF16 or AMX), else in fp32. On the CPU that is 1.7x faster and
-    moves FID by under 0.5 (bench/inception_bf16.py: 0.04, 0.01 and 0.31 at FIDs of 16, 28
+    moves FID by under 0.5 (bench/speed/inception_bf16.py: 0.04, 0.01 and 0.31 at FIDs of 16, 28
     and 274), far below the spread between two training seeds."""
     from ..utils.bars import progress_bar
 

@@ -265,7 +265,3 @@ def build_models(cfg) -> tuple[nn.Module, nn.Module]:
     init_weights(D, cfg.init)
     init_weights(G, cfg.init)
     return D, G
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -2,8 +2,9 @@
 
 `train(cfg)` reads top to bottom: data, the GAN, the run's state (fresh or resumed), the
 step bound to the config, then the loop. What it updates lives in step.py, where the
-loop stands and how it resumes in resume.py, and everything it writes or says in
-recorder.py. The run folder it leaves behind:
+loop stands and how it resumes in resume.py; what it says in steplog.py, the checkpoints
+it keeps in snapshots.py, its evaluations in evaluation.py, when it stops early in
+stopping.py, and its pictures in views.py. The run folder it leaves behind:
 
     runs/<name>/config.json         the TrainConfig, as JSON
     runs/<name>/metrics.jsonl       one row per `log_every` steps: losses, D accuracy, images seen
@@ -21,14 +22,19 @@ from torch import nn
 from ..checkpoint import load_checkpoint
 from ..config import TrainConfig
 from ..data.images import training_batches, training_images
-from ..errors import ConfigError
+from ..errors import ConfigError, TrainingError
+from ..generate.sample import generate
 from ..utils import accel
 from ..utils.seeds import stream_seed
 from .distributed import Dist
-from .recorder import Recorder, RunInterrupted, StopOnSignal, TrainingError, weights_fingerprint
+from .evaluation import Evaluation
 from .resume import RunState, check_resumable, latest_checkpoint
 from .runfolder import RunFolder
+from .snapshots import Snapshots, weights_fingerprint
 from .step import GAN, make_optimizers, make_step, train_step
+from .steplog import StepLog
+from .stopping import RunInterrupted, StopOnSignal, Stopping
+from .views import Views
 
 # What the notebook, the tests and older code import from here.
 __all__ = ["train", "train_step", "make_optimizers", "check_resumable", "weights_fingerprint",
@@ -67,6 +73,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=pri
         dist.close()
 
 
+# docs: begin loop
 def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, should_stop, D, G) -> dict:
     device = training_device(cfg, dist)
     torch.manual_seed(stream_seed(cfg.seed, "weights"))  # the same initial weights on every rank
@@ -74,30 +81,74 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
     batches = training_batches(cfg, images, device, dist, log)
     gan = GAN.build(cfg, device, dist.rank, D, G)
     state = RunState.fresh(cfg, device, dist.rank)
-    recorder = Recorder(cfg, dist, device, images, cfg.epochs * len(batches), progress, log)
-    parts = {**gan.parts(), "monitor": recorder.monitor}  # what a checkpoint holds, by key
+    total_steps = cfg.epochs * len(batches)
+    stopping = Stopping(cfg, dist)
+    steplog = StepLog(cfg, dist, total_steps=total_steps, deadline=stopping.deadline, progress=progress, log=log)
+    parts = {**gan.parts(), "monitor": steplog.monitor}  # what a checkpoint holds, by key
     if resume:
         state.restore(load_checkpoint(latest_checkpoint(cfg.run_dir)), cfg, parts, dist.rank)
-    recorder.begin(state, resumed=resume)
+    snapshots, views = Snapshots(cfg, parts), Views(cfg.run_dir)
+    evaluation = Evaluation(cfg, dist, images, record=steplog.record, progress=progress, log=log)
+    steplog.open(state, device, resumed=resume)  # metrics.jsonl: a new one, or cut back to the checkpoint
+    if dist.is_main and resume:
+        evaluation.recall()  # the best FID so far, for best.pt and --early-stop
+    elif dist.is_main:
+        snapshots.drop_best()
+        views.write_reals(images)
+    steplog.start(state)  # config.json, the metrics writer and the progress bar
     step = make_step(cfg, gan, dist)
 
     with StopOnSignal() as stop:
         for epoch in range(state.epoch, cfg.epochs):
-            recorder.begin_epoch(epoch)
+            steplog.begin_epoch(epoch)
             for real, labels in batches.labelled_epoch(epoch, start=state.batch):
                 z = state.next_latents(len(real) * cfg.g_steps, cfg.z_size)  # a batch per G update
-                stats = step(real, labels, z, state.step, state.step / recorder.total_steps)
+                stats = step(real, labels, z, state.step, state.step / total_steps)
                 state.advance(len(real) * dist.world_size)  # images are counted over all ranks
-                recorder.after_step(stats, state)
-                if recorder.stop_requested(stop, state):  # Ctrl-C, SIGTERM or --minutes spent
+                steplog.after_step(stats, state)
+                if stopping.requested(stop.signum, state.step):  # Ctrl-C, SIGTERM or --minutes spent
+                    # Save the snapshot mid-epoch, so that a resume continues from the very next batch
                     gan.measure_sampler_norms(cfg)
-                    return recorder.stop_early(stop.signum, state, parts, gan.D, gan.G)
+                    steplog.stop(state)
+                    if dist.is_main:
+                        views.save_samples(state)  # first: the checkpoint then carries no samples twice
+                        snapshots.save(state)
+                    dist.barrier()
+                    # A signal (on any rank) interrupts the run; a spent budget ends it
+                    if stopping.signalled(stop.signum):
+                        raise stopping.interrupted(stop.signum, state, snapshots.latest)
+                    log(stopping.budget_spent(state, snapshots.latest))
+                    return {**_close(state, steplog, views, evaluation, gan), "budget_spent": True}
             state.end_epoch()
-            gan.measure_sampler_norms(cfg)
-            recorder.end_epoch(state, parts, gan.sampler)
-            if recorder.plateaued() or (should_stop is not None and should_stop(state.epoch)):
+            gan.measure_sampler_norms(cfg)  # G_ema's BatchNorm statistics, before it is sampled and saved
+            steplog.flush(state)
+            if dist.is_main:  # only rank 0 writes
+                # Draw the fixed-z samples
+                state.samples.append(generate(gan.sampler, state.fixed_z))
+                steplog.watch_samples(state, views.write_grid(state))
+                # Save the snapshot
+                snapshots.save(state)
+                snapshots.keep_epoch(state.epoch)
+                # Evaluate; latest.pt holds the weights scored, so a new best FID keeps it as best.pt
+                if evaluation.due(state.epoch):
+                    evaluation.run(gan.sampler, state, keep_best=snapshots.keep_best)
+                # Refresh the views
+                views.refresh(state)
+            dist.barrier()
+            # Stop early: --early-stop, or the caller's should_stop
+            if evaluation.plateaued() or (should_stop is not None and should_stop(state.epoch)):
                 break
-    return recorder.close(state, gan.D, gan.G)
+    return _close(state, steplog, views, evaluation, gan)
+# docs: end loop
+
+
+def _close(state: RunState, steplog: StepLog, views: Views, evaluation: Evaluation, gan: GAN) -> dict:
+    """Close the bar and the logs and bring the views up to date; the run's summary."""
+    steplog.close()
+    views.finish(state)
+    return {"run_dir": str(views.run_dir), "epochs": state.epoch, "steps": state.step, **evaluation.summary(),
+            "weights_sha1": weights_fingerprint(gan.D, gan.G), "images_seen": state.images_seen,
+            "seconds": steplog.seconds(), **views.paths(state)}
 
 
 def _quiet(*args, **kwargs) -> None:

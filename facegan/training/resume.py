@@ -24,7 +24,7 @@ only by `RunState.snapshot`. Its keys (CHECKPOINT_KEYS):
 The weights come from the checkpoint; the samples of the finished epochs come from
 `train_samples.pkl` beside it (its first k) and from the checkpoint (the rest). The pickle
 holds every epoch, so rewriting it after each one would cost time that grows with the run;
-it is rewritten only now and then (recorder.py), and the checkpoint carries the epochs since.
+it is rewritten only now and then (views.py), and the checkpoint carries the epochs since.
 """
 from __future__ import annotations
 

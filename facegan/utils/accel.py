@@ -1,7 +1,7 @@
 """The fast training path: small switches the loop applies once, never per-step branches.
 
 - `fast` (numerics-preserving in fp32): channels_last tensors for the convolutions,
-  foreach Adam on CPU and fused Adam on CUDA, cudnn.benchmark, and (in data.py) the
+  foreach Adam on CPU and fused Adam on CUDA, cudnn.benchmark, and (in data/images.py) the
   whole uint8 dataset resident on the GPU with flips done there.
 - `amp`: bf16 autocast on CUDA, and on CPUs with native bf16 (AVX512-BF16 or AMX), where it
   is 1.6-1.9x faster; other CPUs train in fp32, where bf16 would be emulated and slower.
@@ -31,13 +31,14 @@ def setup_backends(device: torch.device, fast: bool) -> None:
         torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
 
 
-def memory_format(device: torch.device, fast: bool) -> torch.memory_format:
-    """channels_last where it helps: tensor cores want NHWC; on CPU oneDNN does too."""
+def memory_format(fast: bool) -> torch.memory_format:
+    """channels_last when `fast` (tensor cores want NHWC, and so does oneDNN on CPU), else the
+    default contiguous layout."""
     return torch.channels_last if fast else torch.contiguous_format
 
 
 def prepare_model(model: nn.Module, device: torch.device, fast: bool) -> nn.Module:
-    return model.to(device=device, memory_format=memory_format(device, fast))
+    return model.to(device=device, memory_format=memory_format(fast))
 
 
 def adam_options(device: torch.device, fast: bool) -> dict:

@@ -2,7 +2,7 @@
 
 CPU processes use gloo and one thread each, so N processes use N cores; on a machine with
 GPUs pass --gpus to run one process per GPU with NCCL. Efficiency = rate(N) / (N * rate(1)).
-Run from the repo root:  .venv/bin/python bench/ddp_scaling.py [--procs 2] [--gpus]
+Run from the repo root:  .venv/bin/python -m bench.speed.ddp_scaling [--procs 2] [--gpus]
 Prints a table and writes bench/results/ddp_scaling.json.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.protocol import RESULTS, ROOT
 
 
 def free_port() -> int:
@@ -53,8 +53,8 @@ def main() -> None:
     print(f"demo preset (32 px, conv_dim 64, batch 64 a rank), {kind}")
     print(f"  1 process:  {one:8.0f} images/s")
     print(f"  {args.procs} processes: {many:8.0f} images/s   scaling efficiency {efficiency:.0%}")
-    out = ROOT / "bench/results/ddp_scaling.json"
-    out.parent.mkdir(exist_ok=True)
+    out = RESULTS / "ddp_scaling.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"kind": kind, "procs": args.procs, "one": one, "many": many,
                                "efficiency": efficiency}, indent=2) + "\n")
 

@@ -3,21 +3,16 @@ few-images route that metrics.fid_from_features takes below 2,048 images, on the
 
 Features are random (Inception-like: non-negative, 2048-d); both routes run one after the other
 in this process, best of --repeat, and their values are compared.
-Run from the repo root:  .venv/bin/python bench/fid_speed.py [--n 64 500 2000]
+Run from the repo root:  .venv/bin/python -m bench.speed.fid_speed [--n 64 500 2000]
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from facegan.eval import metrics  # noqa: E402
+from facegan.eval import metrics
 
 
 def covariance_route(a: np.ndarray, b: np.ndarray) -> float:

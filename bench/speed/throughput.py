@@ -4,42 +4,36 @@ The reference is the PyTorch DCGAN tutorial's loop: torchvision ImageFolder with
 Resize/CenterCrop/ToTensor/Normalize decoded by PIL per batch (DataLoader, 2 workers),
 a Sigmoid discriminator with BCELoss, plain Adam, fp32, `.item()` every step. Both sides
 use the same architecture (facegan.nets.models) and batch size; only the path around it differs.
-facegan's side is the training loop's own step (step.GAN + make_step: EMA, augmentation,
-penalties as the config says), timed in fp32 and, where the device has native bf16, in bf16
-autocast, one after the other in this process. The `quality` and `cpu` presets have rows of their own.
+facegan's side is the training loop's own step (bench.protocol.step_rate: step.GAN + make_step,
+EMA, augmentation, penalties as the config says), timed in fp32 and, where the device has native
+bf16, in bf16 autocast, one after the other in this process. The `quality` and `cpu` presets have rows of their own.
 
-Run from the repo root:  .venv/bin/python bench/throughput.py [--steps 8] [--device auto]
+Run from the repo root:
+    .venv/bin/python -m bench.speed.throughput [--steps 8] [--device auto] [--faces ZIP]
 docs/performance.md's table is `--steps 32 --warmup 4`: at 8 steps the narrow `cpu` row reads low.
-Prints a table and writes bench/results/throughput.json. Uses the CelebA subset in
-../shared/data when present, else a folder of synthetic faces.
+Prints a table and writes bench/results/throughput.json. Uses the CelebA subset (bench.protocol:
+--faces, $FACEGAN_FACES or the default path) when there is one, else a folder of synthetic faces.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import numpy as np
+import torch
+from torch import nn
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+from bench.protocol import RESULTS, add_faces_option, extract_faces, faces_zip, machine, step_rate
+from facegan.config import PRESETS, TrainConfig
+from facegan.data.images import FaceBatches, cached_image_array
+from facegan.nets.models import build_models
+from facegan.utils import accel
+from facegan.utils.accel import resolve_device
 
-from facegan.config import PRESETS, TrainConfig  # noqa: E402
-from facegan.data.images import FaceBatches, cached_image_array  # noqa: E402
-from facegan.generate.sample import sample_z  # noqa: E402
-from facegan.nets.models import build_models  # noqa: E402
-from facegan.training.distributed import Dist  # noqa: E402
-from facegan.training.step import GAN, make_step  # noqa: E402
-from facegan.utils import accel  # noqa: E402
-
-SUBSET = ROOT.parent / "shared/data/processed-celeba-small-6k.zip"
 CASES = {
     "64px, conv_dim 64, batch 128": dict(image_size=64, conv_dim=64, batch_size=128),
     "32px, course net (conv_dim 32), batch 64": dict(image_size=32, conv_dim=32, batch_size=64),
@@ -48,12 +42,10 @@ CASES = {
 }
 
 
-def image_root(work: Path) -> tuple[Path, str]:
+def image_root(work: Path, faces: Path | None) -> tuple[Path, str]:
     """A folder ImageFolder accepts: root/<class>/*.jpg."""
-    if SUBSET.is_file():
-        import helper
-        folder = helper.download_extract(data_dir=str(work), zip_path=str(SUBSET), progress=False)
-        return folder.parent, "CelebA subset, 6,000 JPEGs"
+    if faces is not None:
+        return extract_faces(faces, work).parent, "CelebA subset, 6,000 JPEGs"
     from facegan.data.synthetic import write_face_folder
     write_face_folder(work / "root/faces", 4096, size=64)
     return work / "root", "synthetic faces, 4,096 PNGs"
@@ -108,48 +100,6 @@ def reference_steps(root: Path, case: dict, steps: int, warmup: int, device: tor
     return steps * cfg.batch_size / (time.perf_counter() - start)
 
 
-# ---------------------------------------------------------------- facegan's path
-
-def facegan_steps(images: np.ndarray, case: dict, steps: int, warmup: int, device: torch.device,
-                  compile_mode: str = "off", amp: bool = False, progress: float | None = None) -> tuple[float, float]:
-    """Images/s and peak GiB of `steps` training steps; `progress` pins the run's progress
-    (0..1) the step sees, e.g. a progressive run's resolution; by default it advances."""
-    cfg = TrainConfig(**case, compile=compile_mode, amp=amp)
-    accel.setup_backends(device, cfg.fast)
-    gan = GAN.build(cfg, device)
-    step = make_step(cfg, gan, Dist())
-    batches = FaceBatches(images, cfg.batch_size, device=device, channels_last=cfg.fast)
-    z_gen = torch.Generator(device=device).manual_seed(1)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    done, epoch, start, last = 0, 0, None, None
-    total = warmup + steps
-    while done < total:
-        for real in batches.epoch(epoch):
-            if done == warmup:
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                start = time.perf_counter()
-            z = sample_z(len(real) * cfg.g_steps, cfg.z_size, z_gen, device)  # a batch per G update, as train.py draws
-            last = step(real, None, z, done, done / total if progress is None else progress)
-            done += 1
-            if done == total:
-                break
-        epoch += 1
-    float(last["d_loss"])  # wait for the device to finish
-    seconds = time.perf_counter() - start
-    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else 0.0
-    return steps * cfg.batch_size / seconds, peak
-
-
-def config_rate(cfg: TrainConfig, images: np.ndarray, steps: int, warmup: int,
-                progress: float | None = None) -> float:
-    """Images/s of the training step `cfg` describes (its precision included), on the CPU."""
-    case = {k: v for k, v in vars(cfg).items() if k not in ("compile", "amp")}
-    rate, _ = facegan_steps(images, case, steps, warmup, torch.device("cpu"), amp=cfg.amp, progress=progress)
-    return rate
-
-
 # ---------------------------------------------------------------- data path alone
 
 def data_epoch_seconds(root: Path, images: np.ndarray, device: torch.device) -> dict:
@@ -177,31 +127,31 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--compile", default="off", help="also time facegan with this torch.compile mode")
+    add_faces_option(parser)
     args = parser.parse_args()
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
-                          else ("cpu" if args.device == "auto" else args.device))
+    faces = faces_zip(args.faces, required=False)
+    device = resolve_device(args.device)
     bf16 = accel.amp_enabled(device, True)
     work = Path(tempfile.mkdtemp(prefix="facegan-bench-"))
-    results = {"bf16": bf16, "device": torch.cuda.get_device_name() if device.type == "cuda"
-               else f"CPU ({platform.processor() or platform.machine()}), {torch.get_num_threads()} threads",
-               "torch": torch.__version__, "steps": args.steps, "cases": {}}
+    results = {"bf16": bf16, "device": machine(device), "torch": torch.__version__, "steps": args.steps,
+               "cases": {}}
     try:
-        root, what = image_root(work)
+        root, what = image_root(work, faces)
         results["dataset"] = what
         for name, case in CASES.items():
             images = np.asarray(cached_image_array(next(root.iterdir()), case["image_size"], work / "cache",
                                                    progress=False))
             # The tutorial's recipe only for the plain DCGAN rows: the quality preset is not its recipe.
             ref = reference_steps(root, case, args.steps, args.warmup, device) if "loss" not in case else None
-            ours, peak = facegan_steps(images, case, args.steps, args.warmup, device)
+            ours, peak = step_rate(images, case, args.steps, args.warmup, device)
             row = {"reference_img_s": ref, "facegan_img_s": ours, "ratio": ours / ref if ref else None,
                    "peak_gib": peak}
             if bf16:
-                row["facegan_bf16_img_s"], _ = facegan_steps(images, case, args.steps, args.warmup, device, amp=True)
+                row["facegan_bf16_img_s"], _ = step_rate(images, case, args.steps, args.warmup, device, amp=True)
                 row["bf16_ratio"] = row["facegan_bf16_img_s"] / ref if ref else None
                 row["bf16_over_fp32"] = row["facegan_bf16_img_s"] / ours
             if args.compile != "off":
-                row["facegan_compiled_img_s"], _ = facegan_steps(images, case, args.steps, args.warmup,
+                row["facegan_compiled_img_s"], _ = step_rate(images, case, args.steps, args.warmup,
                                                                  device, args.compile)
             results["cases"][name] = row
         images64 = np.asarray(cached_image_array(next(root.iterdir()), 64, work / "cache", progress=False))
@@ -223,8 +173,8 @@ def main() -> None:
     d = results["data_path"]
     print(f"data path, one epoch of {d['n']} images at 64px, batch 128: ImageFolder {d['imagefolder_s']:.2f} s, "
           f"cache {d['cache_s']:.3f} s ({d['speedup']:.0f}x)")
-    out = ROOT / "bench/results/throughput.json"
-    out.parent.mkdir(exist_ok=True)
+    out = RESULTS / "throughput.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
 
 

@@ -4,13 +4,13 @@ Training never reads G_ema's statistics (every update copies G's), so the same w
 be scored with G's copies and with statistics measured on G_ema's own samples
 (EMA.measure_norms, `--ema-norm-samples`), free of seed noise. A checkpoint keeps G's
 copies in its "G" entry whichever way its "G_ema" was written, so old and new ones work.
-Scores on the Quality protocol (bench/quality.py's 2,000 held-out faces, FID/KID at --n), or
-with --synthetic against --n synthetic faces no run trained on (bench/demo.py's, for the demo).
+Scores on the Quality protocol (bench.protocol's 2,000 held-out faces, FID/KID at --n), or
+with --synthetic against --n synthetic faces no run trained on (bench.experiments.demo's, for the demo).
 
 Run from the repo root:
-    .venv/bin/python bench/ema_norms.py --samples 256 3200 RUN/checkpoints/latest.pt [...]
+    .venv/bin/python -m bench.experiments.ema_norms --samples 256 3200 RUN/checkpoints/latest.pt [...]
     facegan train --preset demo --seed 1 --out runs/demo-s1      # then:
-    .venv/bin/python bench/ema_norms.py --synthetic --n 1000 runs/demo-s1/checkpoints/latest.pt
+    .venv/bin/python -m bench.experiments.ema_norms --synthetic --n 1000 runs/demo-s1/checkpoints/latest.pt
 Prints one line per checkpoint and way; writes --out (JSON) after each score.
 """
 from __future__ import annotations
@@ -21,13 +21,17 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from bench.demo import HELD_OUT_SEED  # noqa: E402
-from bench.quality import CACHE, SUBSET, split_folders  # noqa: E402
+from bench.protocol import (
+    CACHE,
+    HELD_OUT,
+    RESULTS,
+    SYNTHETIC_HELD_OUT_SEED,
+    add_faces_option,
+    faces_zip,
+    held_out_images,
+)
 
 STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
 
@@ -37,15 +41,15 @@ def main() -> None:
     parser.add_argument("checkpoints", nargs="+", type=Path)
     parser.add_argument("--samples", nargs="*", type=int, default=[256],
                         help="latents to measure on (each scored); none: score G's copied statistics only")
-    parser.add_argument("--n", type=int, default=2000, help="held-out images (and samples) for FID/KID")
+    parser.add_argument("--n", type=int, default=HELD_OUT, help="held-out images (and samples) for FID/KID")
     parser.add_argument("--synthetic", action="store_true", help="score against synthetic faces, not CelebA")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/ema_norms.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "ema_norms.json")
+    add_faces_option(parser)
     args = parser.parse_args()
-    if not args.synthetic and not SUBSET.is_file():
-        sys.exit(f"bench/ema_norms.py needs {SUBSET} (or --synthetic)")
+    faces = None if args.synthetic else faces_zip(args.faces)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
 
     from facegan.checkpoint import load_checkpoint
-    from facegan.data.images import cached_image_array
     from facegan.data.synthetic import make_faces
     from facegan.eval.metrics import evaluate_generator
     from facegan.generate.export import config_from
@@ -56,8 +60,8 @@ def main() -> None:
     @functools.cache
     def held_out_faces(image_size: int) -> np.ndarray:
         if args.synthetic:
-            return make_faces(args.n, image_size, seed=HELD_OUT_SEED)[0]
-        return np.asarray(cached_image_array(split_folders(args.n)[1], image_size, CACHE, progress=False))
+            return make_faces(args.n, image_size, seed=SYNTHETIC_HELD_OUT_SEED)[0]
+        return held_out_images(args.n, faces, image_size)
 
     results = {}
     for path in args.checkpoints:

@@ -3,12 +3,13 @@
 `make demo` has about 2.5 minutes of a 2-core CPU to show a learner faces. Each variant is
 the `demo` preset plus overrides. Two steps, so that timing and training never share cores:
     # 1. images/s of each variant, alone, one after the other in this process (all threads)
-    .venv/bin/python bench/demo.py --rates --run no-ema demo ema_decay=0 --run demo demo --run b32 demo batch_size=32
+    .venv/bin/python -m bench.experiments.demo --rates --run no-ema demo ema_decay=0 --run demo demo --run b32 demo batch_size=32
     # 2. train each to the images its rate buys in --seconds, score it, draw its grid;
     #    these runs may share the machine (their results do not depend on time)
-    .venv/bin/python bench/demo.py --seconds 136 --run no-ema demo ema_decay=0 --run demo demo --run b32 demo batch_size=32
+    .venv/bin/python -m bench.experiments.demo --seconds 136 --run no-ema demo ema_decay=0 --run demo demo --run b32 demo batch_size=32
 Scores are FID/KID against --n synthetic faces of another seed than the training set's
-(faces no run trained on). A run given epochs=N trains N epochs whatever its rate.
+(bench.protocol.SYNTHETIC_HELD_OUT_SEED: faces no run trained on). A run given epochs=N
+trains N epochs whatever its rate.
 Writes bench/results/demo.json (rates and scores) and, per run, bench/results/demo/LABEL.png:
 the 16 faces of the fixed z every demo run shows, at 4x.
 --side-by-side PNG stacks those grids, one labelled row per run, as docs/training.md shows them.
@@ -22,17 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 import torch
 
-from bench.quality import parse_run
+from bench.protocol import CACHE, RESULTS, SYNTHETIC_HELD_OUT_SEED, config_rate, parse_run
 
-RESULTS = ROOT / "bench/results/demo.json"
-GRIDS = ROOT / "bench/results/demo"
-CACHE = ROOT / "bench/results/cache"
-HELD_OUT_SEED = 1000  # the demo trains on seed 0's (or its --seed's) faces, never on these
+GRIDS = RESULTS / "demo"
 
 
 def load_results(path: Path) -> dict:
@@ -45,7 +40,6 @@ def save_results(results: dict, path: Path) -> None:
 
 
 def measure_rate(name: str, overrides: dict, steps: int, warmup: int) -> float:
-    from bench.throughput import config_rate
     from facegan.config import preset
     from facegan.data.synthetic import make_faces
     cfg = preset(name, **overrides)
@@ -67,7 +61,7 @@ def train_and_score(label: str, name: str, overrides: dict, epochs: int, n: int,
     # The same 16 latents the run's own sample grids use (sample_z of the fixed-z seed).
     z = torch.load(cfg.run_dir / "checkpoints/latest.pt", map_location="cpu", weights_only=False)["fixed_z"][:16]
     save_png(GRIDS / f"{label}.png", image_grid(generate(G, z), nrow=8), upscale=4)
-    held_out, _ = make_faces(n, cfg.image_size, seed=HELD_OUT_SEED)
+    held_out, _ = make_faces(n, cfg.image_size, seed=SYNTHETIC_HELD_OUT_SEED)
     scores = evaluate_generator(G, held_out, n, cfg.z_size, CACHE, progress=True)
     return {**scores, "preset": name, "overrides": overrides, "epochs": epochs,
             "images_seen": summary["images_seen"], "seconds": summary["seconds"]}
@@ -105,7 +99,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="timed steps per rate (after 5 warm-up steps)")
     parser.add_argument("--seconds", type=float, default=136.0, help="wall-clock budget each run's images stand for")
     parser.add_argument("--n", type=int, default=1000, help="held-out synthetic faces (and samples) for FID/KID")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON file of rates and scores, "
+    parser.add_argument("--out", type=Path, default=RESULTS / "demo.json", help="JSON file of rates and scores, "
                         "read and extended (two calls at once need two files)")
     parser.add_argument("--side-by-side", metavar="PNG", help="stack the runs' grids into one labelled image")
     parser.add_argument("--draw-only", action="store_true", help="with --side-by-side: train nothing, stack the "

@@ -1,48 +1,60 @@
 """Quality at equal compute: the `course` and `quality` presets, trained and scored by FID.
 
-Both presets train on the same training split of the real CelebA subset for the same
-number of images seen, then their G (G_ema when the preset has one) is scored against a
-held-out split with the project's FID/KID at --n images.
-Run from the repo root:  .venv/bin/python bench/quality.py [--images 60000] [--n 2000]
+Both presets train on bench.protocol's training split of the CelebA subset (4,000 faces) for
+the same number of images seen, then their G (G_ema when the preset has one) is scored against
+the held-out split with the project's FID/KID at --n images. Run from the repo root:
+    .venv/bin/python -m bench.experiments.quality [--images 60000] [--n 2000] [--faces ZIP]
 Ablations are extra runs, each a label, a preset and overrides, scored in the same call:
-    .venv/bin/python bench/quality.py --run no-ema quality ema_decay=0 --run no-aug quality augment=none
+    .venv/bin/python -m bench.experiments.quality --run no-ema quality ema_decay=0 --run no-aug quality augment=none
 Prints every FID and its ratio to the first run's (course), and writes
 bench/results/quality.json (after each run) and bench/results/quality/LABEL.png (64 samples).
+--record EXPERIMENT also appends each scored run to the results ledger (bench.ledger) under that name.
 With --audit each run also gets the skin-tone audit (facegan/eval/audit.py) of its generated
-faces against the held-out ones, e.g. normal vs balanced training (issue 10):
-    .venv/bin/python bench/quality.py --skip-defaults --audit --run normal quality --run balanced quality balance=tone
+faces against the held-out ones, e.g. normal vs balanced training:
+    .venv/bin/python -m bench.experiments.quality --skip-defaults --audit --run normal quality --run balanced quality balance=tone
 Continue kept runs to a longer budget and score them again (same labels):
-    .venv/bin/python bench/quality.py --skip-defaults --keep K --run normal quality      # 63k images
-    .venv/bin/python bench/quality.py --skip-defaults --resume K --images 120000 --run normal quality
-The recipe table of docs/quality.md (issue 19) in one call: each recipe of RECIPES on each seed,
-at equal images (--images) or at equal wall-clock time (--minutes M: each recipe's images/s is
-first measured alone on all threads, one recipe after the other, and buys it M minutes of images):
-    .venv/bin/python bench/quality.py --recipes --seeds 0 1 --images 63488
-    .venv/bin/python bench/quality.py --recipes --seeds 0 1 --minutes 30
+    .venv/bin/python -m bench.experiments.quality --skip-defaults --keep K --run normal quality      # 63k images
+    .venv/bin/python -m bench.experiments.quality --skip-defaults --resume K --images 120000 --run normal quality
+The recipe tables of docs/results.md in one call: each recipe of RECIPES on each seed, at equal
+images (--images) or at equal wall-clock time (--minutes M: each recipe's images/s is first
+measured alone on all threads, one recipe after the other, and buys it M minutes of images):
+    .venv/bin/python -m bench.experiments.quality --recipes --seeds 0 1 --images 63488
+    .venv/bin/python -m bench.experiments.quality --recipes --seeds 0 1 --minutes 30
 Each recipe's training images/s alone on all threads, and the minutes --images take at it
-(issue 20's time column; image_size=N among a run's fields for other sizes):
-    .venv/bin/python bench/quality.py --skip-defaults --rates --images 63488 --run g2 course g_steps=2
-Needs ../shared/data/processed-celeba-small-6k.zip (or --subset ZIP, e.g. on another machine).
+(the recipe table's time column; image_size=N among a run's fields for other sizes):
+    .venv/bin/python -m bench.experiments.quality --skip-defaults --rates --images 63488 --run g2 course g_steps=2
+The faces: --faces ZIP, else $FACEGAN_FACES, else bench.protocol's default path.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
+import shlex
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 import numpy as np
-import torch
 
-SUBSET = ROOT.parent / "shared/data/processed-celeba-small-6k.zip"
-CACHE = ROOT / "bench/results/cache"  # image and feature caches, keyed by content, kept between calls
-GRIDS = ROOT / "bench/results/quality"
+from bench.protocol import (
+    CACHE,
+    GRIDS,
+    HELD_OUT,
+    RESULTS,
+    add_faces_option,
+    config_rate,
+    epochs_for,
+    faces_zip,
+    grid_latents,
+    held_out_images,
+    machine,
+    parse_run,
+    split_folders,
+)
+
 R3GAN = dict(loss="rpgan", d_norm="none", r1_gamma=1.0, r2_gamma=1.0, arch="resnet", conv_dim=32, mbstd=True,
              lr_d=2e-4, lr_g=2e-4, beta2=0.99)
 # The rows of the recipe table: label -> (preset, overrides). quality-fp32 is today's quality
@@ -50,60 +62,6 @@ R3GAN = dict(loss="rpgan", d_norm="none", r1_gamma=1.0, r2_gamma=1.0, arch="resn
 # quality-c48 and cpu (c32) are quality with narrower nets, which see more images in equal time.
 RECIPES = {"course": ("course", {}), "quality": ("quality", {}), "quality-fp32": ("quality", {"amp": False}),
            "r3gan": ("quality", R3GAN), "quality-c48": ("quality", {"conv_dim": 48}), "cpu": ("cpu", {})}
-
-
-def split_folders(held_out: int, subset: Path = SUBSET) -> tuple[Path, Path]:
-    """The subset split once, by a fixed shuffle, into train/ and held_out/ folders of links.
-
-    The split stays under bench/results, so a kept run names the same data folder when it
-    is resumed by a later call (a changed data_dir would refuse the resume)."""
-    import helper
-    home = ROOT / f"bench/results/split-{held_out}"
-    train, test = home / "train", home / "held_out"
-    if test.is_dir():
-        return train, test
-    home.parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no bench/results yet
-    building = Path(tempfile.mkdtemp(prefix="split-", dir=home.parent))
-    folder = helper.download_extract(data_dir=str(home / "data"), zip_path=str(subset), progress=False)
-    files = sorted(folder.glob("*.jpg"))
-    order = np.random.default_rng(0).permutation(len(files))
-    for dest, idx in ((building / "held_out", order[:held_out]), (building / "train", order[held_out:])):
-        dest.mkdir()
-        for i in idx:
-            (dest / files[i].name).symlink_to(files[i])
-    try:
-        (building / "train").rename(train)
-        (building / "held_out").rename(test)  # last: its presence means the split is complete
-    except OSError:
-        if not test.is_dir():  # not a twin run that built the same split first
-            raise
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
-    return train, test
-
-
-def parse_run(words: list[str]) -> tuple[str, str, dict]:
-    """["no-ema", "quality", "ema_decay=0"] -> ("no-ema", "quality", {"ema_decay": 0.0})."""
-    from facegan.config import TrainConfig
-    types = {f.name: f.type for f in TrainConfig.__dataclass_fields__.values()}
-    label, name, *assignments = words
-    overrides = {}
-    for item in assignments:
-        key, value = item.split("=", 1)
-        cast = {"int": int, "float": float, "bool": lambda v: v.lower() in ("1", "true"), "str": str}[types[key]]
-        overrides[key] = cast(value)
-    return label, name, overrides
-
-
-def epochs_for(images: int, train_dir: Path, batch_size: int) -> int:
-    """The whole epochs over train_dir (last partial batch dropped) that cover `images`."""
-    per_epoch = len(list(train_dir.iterdir())) // batch_size * batch_size
-    return max(1, math.ceil(images / per_epoch))
-
-
-def grid_latents(z_size: int) -> torch.Tensor:
-    """The 64 latents every saved grid shows, so grids of different runs compare face by face."""
-    return torch.randn(64, z_size, generator=torch.Generator().manual_seed(7))
 
 
 def train_and_score(label, name, overrides, args, train_dir, held_out, work) -> dict:
@@ -114,6 +72,7 @@ def train_and_score(label, name, overrides, args, train_dir, held_out, work) -> 
     from facegan.generate.export import generator_from_checkpoint
     from facegan.generate.sample import faces_from_seeds, generate, image_grid, save_png
     from facegan.training.loop import train
+    from facegan.utils.accel import resolve_device
 
     probe = preset(name, image_size=args.image_size, **overrides)
     budget = args.budgets.get(label, args.images)  # --minutes: the images this recipe runs in that time
@@ -132,7 +91,29 @@ def train_and_score(label, name, overrides, args, train_dir, held_out, work) -> 
     if args.audit:  # skin-tone shares of the same number of generated faces as held-out ones
         scores["audit"] = audit(held_out[:args.n], faces_from_seeds(G, list(range(args.n))))
     return {**scores, "preset": name, "overrides": overrides, "images_seen": summary["images_seen"],
-            "seconds": summary["seconds"]}
+            "seconds": summary["seconds"], "machine": machine(resolve_device(cfg.device))}
+
+
+def ledger_row(experiment: str, label: str, name: str, overrides: dict, scored: dict, args) -> dict:
+    """One scored run as a row of the results ledger (bench.ledger)."""
+    from bench.ledger import train_flags
+    from facegan.config import preset
+    seed = overrides.get("seed", preset(name).seed)
+    python = Path(sys.executable)
+    # the interpreter as typed from the repo root (.venv/bin/python), else plain python
+    python = python.relative_to(Path.cwd()) if python.is_relative_to(Path.cwd()) else "python"
+    note = []
+    if args.minutes:
+        note.append(f"equal time: {args.minutes:g} min")
+    if args.resume:
+        note.append(f"continued from {Path(args.resume) / label}")
+    # recipe_runs and the documented commands label a seed's run LABEL-sSEED: the recipe is LABEL
+    return {"experiment": experiment, "recipe": label.removesuffix(f"-s{seed}"), "flags": train_flags(name, overrides),
+            "seed": seed, "images": scored["images_seen"], "minutes": round(scored["seconds"] / 60, 2),
+            "machine": scored["machine"], "fid": scored["fid"], "kid": scored["kid"], "n": args.n,
+            "date": datetime.date.today().isoformat(),
+            "command": shlex.join([str(python), "-m", "bench.experiments.quality", *sys.argv[1:]]),
+            "note": "; ".join(note)}
 
 
 def recipe_runs(seeds: list[int]) -> list[tuple[str, str, dict]]:
@@ -163,7 +144,6 @@ def progress_points(cfg) -> list[tuple[float | None, float]]:
 
 def rate_alone(cfg, images: np.ndarray, steps: int, warmup: int) -> float:
     """A recipe's training images/s alone on all threads: the harmonic mean over its phases."""
-    from bench.throughput import config_rate
     return 1 / sum(share / config_rate(cfg, images, steps, warmup, progress=p) for p, share in progress_points(cfg))
 
 
@@ -193,14 +173,14 @@ def report(results: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=60000, help="training images seen by each run")
-    parser.add_argument("--n", type=int, default=2000, help="held-out images (and samples) for FID/KID")
+    parser.add_argument("--n", type=int, default=HELD_OUT, help="held-out images (and samples) for FID/KID")
     parser.add_argument("--run", nargs="+", action="append", metavar="LABEL PRESET [FIELD=VALUE]",
                         help="a run to score; default: --run course course --run quality quality")
     parser.add_argument("--skip-defaults", action="store_true", help="score only the --run runs")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--audit", action="store_true",
                         help="also compare skin-tone (ITA) shares of held-out and generated faces")
-    parser.add_argument("--out", default=str(ROOT / "bench/results/quality.json"), help="JSON results file")
+    parser.add_argument("--out", default=str(RESULTS / "quality.json"), help="JSON results file")
     parser.add_argument("--keep", metavar="DIR", help="copy each run folder (checkpoints, samples, metrics) "
                         "into DIR, to sample, audit or --resume it later; by default runs are scratch")
     parser.add_argument("--resume", metavar="DIR", help="continue each run from DIR/LABEL (a --keep copy) "
@@ -211,12 +191,15 @@ def main() -> None:
     parser.add_argument("--rates", action="store_true", help="only measure each --run's training images/s "
                         "alone on all threads (image_size=N among its fields for other sizes) and the "
                         "minutes --images take at that rate")
-    parser.add_argument("--subset", type=Path, default=SUBSET, help="the CelebA subset zip (default: %(default)s)")
+    add_faces_option(parser)
     parser.add_argument("--minutes", type=float, help="with --recipes: equal wall-clock time instead of equal "
                         "--images; each recipe's rate is measured alone first")
+    parser.add_argument("--record", metavar="EXPERIMENT", help="also append each scored run to the results "
+                        "ledger (bench.ledger) as a row of this experiment")
     args = parser.parse_args()
-    if not args.subset.is_file():
-        sys.exit(f"bench/quality.py needs {args.subset} (--subset)")
+    faces = faces_zip(args.faces)
+    if args.record:  # imported before any training, so a missing ledger costs nothing
+        from bench.ledger import record
     from facegan.data.images import cached_image_array
 
     runs = ([] if args.skip_defaults or args.recipes else [["course", "course"], ["quality", "quality"]])
@@ -229,8 +212,8 @@ def main() -> None:
     results = {"images": args.images, "n": args.n, "runs": {}}
     work = Path(tempfile.mkdtemp(prefix="facegan-quality-"))
     try:
-        train_dir, test_dir = split_folders(args.n, args.subset)
-        held_out = np.asarray(cached_image_array(test_dir, args.image_size, CACHE, progress=False))
+        train_dir, _ = split_folders(args.n, faces)
+        held_out = held_out_images(args.n, faces, args.image_size)
         if args.minutes:  # rates first, each alone, before any training shares the machine
             train_images = np.asarray(cached_image_array(train_dir, args.image_size, CACHE, progress=False))
             budgets = {}  # a recipe's rate does not depend on its seed
@@ -247,6 +230,8 @@ def main() -> None:
             if args.keep:
                 shutil.copytree(work / "runs" / label, Path(args.keep) / label, dirs_exist_ok=True)
             out.write_text(json.dumps(results, indent=2) + "\n")  # partial results survive a stop
+            if args.record:
+                record([ledger_row(args.record, label, name, overrides, results["runs"][label], args)])
             report(results)
     finally:
         shutil.rmtree(work, ignore_errors=True)

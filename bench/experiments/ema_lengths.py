@@ -3,7 +3,7 @@
 G_ema never feeds back into training, so one run can carry several averages of G's
 weights at once, and their FIDs then differ by the averaging alone, not by the run (two
 seeds of one recipe differ by ~5 FID; two averages of one run by what the average does).
-This trains one run on the Quality protocol (bench/quality.py's 4,000/2,000 split) with
+This trains one run on the Quality protocol (bench.protocol's 4,000/2,000 split) with
 extra averages beside the config's own, then scores each at --n images.
 
 An average is DECAY[:RAMP]: facegan's EMA uses min(DECAY, (1 + step) / (RAMP + step)) with
@@ -13,10 +13,10 @@ spans about s / (RAMP - 1) steps, a ninth of the run. A smaller RAMP averages a 
 (RAMP 2: the plain mean of every step's weights); a DECAY below the ramp caps the length.
 
 Run from the repo root:
-    .venv/bin/python bench/ema_lengths.py --images 515840 --decays 0.998 0.9999:5 0.9999:3 --run cpu-s0 cpu seed=0
+    .venv/bin/python -m bench.experiments.ema_lengths --images 515840 --decays 0.998 0.9999:5 0.9999:3 --run cpu-s0 cpu seed=0
 Writes --out (JSON, after each score) with every decay's FID/KID, and each average's 64 faces
-(bench/quality.py's latent seeds) to bench/results/quality/LABEL-emaDECAY.png; the config's own
-decay is scored too, so it can be checked against bench/quality.py's figure for the same run.
+(bench.protocol's grid latents) to bench/results/quality/LABEL-emaDECAY.png; the config's own
+decay is scored too, so it can be checked against bench.experiments.quality's figure for the same run.
 """
 from __future__ import annotations
 
@@ -26,14 +26,21 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-
-from bench.quality import CACHE, GRIDS, SUBSET, epochs_for, grid_latents, parse_run, split_folders  # noqa: E402,E501
-from facegan.training import step as step_module  # noqa: E402
-from facegan.training.ema import EMA  # noqa: E402
+from bench.protocol import (
+    CACHE,
+    GRIDS,
+    HELD_OUT,
+    RESULTS,
+    add_faces_option,
+    epochs_for,
+    faces_zip,
+    grid_latents,
+    held_out_images,
+    parse_run,
+    split_folders,
+)
+from facegan.training import step as step_module
+from facegan.training.ema import EMA
 
 
 class RampedEMA(EMA):
@@ -83,22 +90,21 @@ def main() -> None:
     parser.add_argument("--decays", nargs="+", required=True, metavar="DECAY[:RAMP]",
                         help="extra averages to score (see above)")
     parser.add_argument("--run", nargs="+", required=True, metavar="LABEL PRESET [FIELD=VALUE]")
-    parser.add_argument("--n", type=int, default=2000, help="held-out images (and samples) for FID/KID")
+    parser.add_argument("--n", type=int, default=HELD_OUT, help="held-out images (and samples) for FID/KID")
     parser.add_argument("--out", type=Path, help="JSON results (default: bench/results/ema-LABEL.json)")
+    add_faces_option(parser)
     args = parser.parse_args()
-    if not SUBSET.is_file():
-        sys.exit(f"bench/ema_lengths.py needs {SUBSET}")
+    faces = faces_zip(args.faces)
     label, name, overrides = parse_run(args.run)
-    out = args.out or ROOT / f"bench/results/ema-{label}.json"
+    out = args.out or RESULTS / f"ema-{label}.json"
 
     from facegan.config import preset
-    from facegan.data.images import cached_image_array
     from facegan.eval.metrics import evaluate_generator
     from facegan.generate.sample import generate, image_grid, save_png
     from facegan.training.loop import train
 
-    train_dir, test_dir = split_folders(args.n)
-    held_out = np.asarray(cached_image_array(test_dir, 64, CACHE, progress=False))
+    train_dir, _ = split_folders(args.n, faces)
+    held_out = held_out_images(args.n, faces)
     probe = preset(name, **overrides)
     if probe.ema_decay <= 0:
         sys.exit(f"{name} {overrides}: ema_decay is 0; the shadows ride on the config's EMA, so set one")

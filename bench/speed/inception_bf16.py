@@ -6,30 +6,24 @@ two disjoint halves of the CelebA subset (FID near the protocol's floor), CelebA
 blurred copy of the other half (a middling FID, like a fair generator's), and CelebA against
 the synthetic faces (a large FID).
 
-Run from the repo root:  .venv/bin/python bench/inception_bf16.py [--n 2000]
-Prints a table and writes bench/results/inception_bf16.json. Needs ../shared/data.
+Run from the repo root:  .venv/bin/python -m bench.speed.inception_bf16 [--n 2000] [--faces ZIP]
+Prints a table and writes bench/results/inception_bf16.json. Needs the CelebA subset
+(bench.protocol: --faces, $FACEGAN_FACES or the default path).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import numpy as np
+from PIL import Image, ImageFilter
 
-import numpy as np  # noqa: E402
-from PIL import Image, ImageFilter  # noqa: E402
-
-from facegan.data.images import cached_image_array  # noqa: E402
-from facegan.data.synthetic import make_faces  # noqa: E402
-from facegan.eval import metrics  # noqa: E402
-from facegan.utils.accel import cpu_has_native_bf16  # noqa: E402
-
-SUBSET = ROOT.parent / "shared/data/processed-celeba-small-6k.zip"
+from bench.protocol import HELD_OUT, RESULTS, SPLIT_SEED, add_faces_option, face_images, faces_zip
+from facegan.data.synthetic import make_faces
+from facegan.eval import metrics
+from facegan.utils.accel import cpu_has_native_bf16
 
 
 def blurred(images: np.ndarray, radius: float = 1.0) -> np.ndarray:
@@ -38,18 +32,15 @@ def blurred(images: np.ndarray, radius: float = 1.0) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--n", type=int, default=HELD_OUT)
+    add_faces_option(parser)
     args = parser.parse_args()
-    if not SUBSET.is_file():
-        sys.exit(f"bench/inception_bf16.py needs {SUBSET}")
+    faces = faces_zip(args.faces)
     if not cpu_has_native_bf16():
         sys.exit("this CPU has no native bf16: nothing to compare")
-    import helper
 
-    work = Path(tempfile.mkdtemp(prefix="facegan-inception-"))
-    folder = helper.download_extract(data_dir=str(work), zip_path=str(SUBSET), progress=False)
-    celeba = np.asarray(cached_image_array(folder, 64, work / "cache", progress=False))
-    order = np.random.default_rng(0).permutation(len(celeba))
+    celeba = face_images(faces)
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(celeba))
     a, b = celeba[order[:args.n]], celeba[order[args.n:2 * args.n]]
     sets = {"CelebA half B": b, "CelebA half B, blurred (r=1)": blurred(b),
             "synthetic faces": make_faces(args.n, 64, seed=0)[0]}
@@ -73,8 +64,8 @@ def main() -> None:
     print(f"{'FID against CelebA half A':<34}{'fp32':>9}{'bf16':>9}{'bf16 - fp32':>13}")
     for name, r in rows.items():
         print(f"{name:<34}{r['fp32']:>9.2f}{r['bf16']:>9.2f}{r['difference']:>13.2f}")
-    out = ROOT / "bench/results/inception_bf16.json"
-    out.parent.mkdir(exist_ok=True)
+    out = RESULTS / "inception_bf16.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
 
 

@@ -1,17 +1,17 @@
 """Generators side by side: skin-tone shares, TV distances and FID, e.g. normal vs balanced training.
 
-Reads bench/quality.py --audit results, one file per seed for each way of training,
+Reads bench.experiments.quality --audit results, one file per seed for each way of training,
 prints the table the README quotes and draws the held-out faces' shares beside each
 generator's (averaged over its seeds) in one chart. Run from the repo root, per seed S:
-    .venv/bin/python bench/quality.py --skip-defaults --audit \\
+    .venv/bin/python -m bench.experiments.quality --skip-defaults --audit \\
         --out bench/results/balance-normal-sS.json --run normal-sS quality seed=S
-    .venv/bin/python bench/quality.py --skip-defaults --audit \\
+    .venv/bin/python -m bench.experiments.quality --skip-defaults --audit \\
         --out bench/results/balance-balanced-sS.json --run balanced-sS quality seed=S balance=tone
-    .venv/bin/python bench/quality.py --skip-defaults --audit \\
+    .venv/bin/python -m bench.experiments.quality --skip-defaults --audit \\
         --out bench/results/balance-tm4-sS.json --run tm4-sS quality seed=S balance=tone tone_match=4
-    .venv/bin/python bench/quality.py --skip-defaults --audit --keep K \\
+    .venv/bin/python -m bench.experiments.quality --skip-defaults --audit --keep K \\
         --out bench/results/cond-sS-60k.json --run cond-sS quality seed=S balance=tone condition=tone
-    .venv/bin/python bench/bias_report.py --set "trained normally" N0.json N1.json \\
+    .venv/bin/python -m bench.experiments.bias_report --set "trained normally" N0.json N1.json \\
         --set "--balance tone" B0.json B1.json --set "+ --tone-match 4" T0.json T1.json \\
         --set "+ --condition tone" C0.json C1.json [--chart assets/bias_audit.png]
 Give each --set its seeds in the same order.
@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.protocol import RESULTS
 
 
 def load_run(path: str) -> dict:
@@ -62,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", nargs="+", action="append", metavar=("LABEL", "RUN.json"), required=True,
                         dest="sets", help="a way of training: its label, then one result file per seed")
-    parser.add_argument("--chart", default=str(ROOT / "bench/results/bias_audit.png"))
+    parser.add_argument("--chart", default=str(RESULTS / "bias_audit.png"))
     args = parser.parse_args()
     if any(len(given) < 2 for given in args.sets):
         parser.error("each --set needs a label and at least one result file")

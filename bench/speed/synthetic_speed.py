@@ -1,18 +1,15 @@
 """Measure how fast the synthetic face dataset draws: images/s per size, serial and parallel.
 
-Run from the repo root: `python bench/synthetic_speed.py [n]` (default n=2000).
+Run from the repo root:  .venv/bin/python -m bench.speed.synthetic_speed [N]   (default N=2000)
 """
 from __future__ import annotations
 
+import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable without installing
-
-from facegan.config import IMAGE_SIZES as SIZES  # noqa: E402
-from facegan.data.synthetic import make_faces  # noqa: E402
+from facegan.config import IMAGE_SIZES as SIZES
+from facegan.data.synthetic import make_faces
 
 
 def images_per_second(n: int, size: int, workers: int | None) -> float:
@@ -33,4 +30,6 @@ def main(n: int = 2000) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=2000, help="faces drawn per size and way")
+    main(parser.parse_args().n)

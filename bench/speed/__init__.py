@@ -1,0 +1,1 @@
+"""Speed benchmarks: images/s and seconds, each printed as a table (`python -m bench.speed.NAME --help`)."""
