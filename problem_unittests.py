@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from facegan.config import IMAGE_SIZES as SIZES  # the sizes the library supports
+from facegan import IMAGE_SIZES as SIZES  # the sizes the library supports
 
 CONVS = (nn.Conv2d, nn.ConvTranspose2d)
 
@@ -433,7 +433,7 @@ def check_conditional_generator(G: nn.Module, split_latent) -> None:
 
 def check_training_run(run_dir) -> None:
     """A finished run: finite logged losses and a train_samples.pkl of uint8 images per epoch."""
-    from facegan.generate.sample import load_train_samples
+    from facegan import load_train_samples
 
     run_dir = Path(run_dir)
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
@@ -452,44 +452,44 @@ def check_training_run(run_dir) -> None:
 # ------------------------------------------------------------------ pytest: the checks on the library
 
 def test_dataloader(tmp_path):
-    from facegan.data.images import get_dataloader
-    from facegan.data.synthetic import write_face_folder
+    from facegan import get_dataloader
+    from facegan import write_face_folder
 
     folder = write_face_folder(tmp_path / "faces", 12, size=32)
     check_dataloader(get_dataloader(4, 32, str(folder)), 32, batch_size=4)
 
 
 def test_scale():
-    from facegan.data.images import scale
+    from facegan import scale
     check_scale(scale)
 
 
 def test_discriminator():
-    from facegan.nets.models import Discriminator
+    from facegan import Discriminator
     check_discriminator(Discriminator)
 
 
 def test_generator():
-    from facegan.nets.models import Generator
+    from facegan import Generator
     check_generator(Generator)
 
 
 def test_weights_init():
-    from facegan.nets.models import Generator, weights_init_normal
+    from facegan import Generator, weights_init_normal
     torch.manual_seed(0)
     check_weights_init(weights_init_normal)
     check_weights_init(weights_init_normal, Generator(z_size=100, conv_dim=64))
 
 
 def test_losses():
-    from facegan.training.losses import fake_loss, real_loss
+    from facegan import fake_loss, real_loss
     check_losses(real_loss, fake_loss)
 
 
 def test_optimizers():
-    from facegan.config import TrainConfig
-    from facegan.nets.models import build_models
-    from facegan.training.loop import make_optimizers
+    from facegan import TrainConfig
+    from facegan import build_models
+    from facegan import make_optimizers
 
     cfg = TrainConfig(image_size=32, conv_dim=8)
     D, G = build_models(cfg)
@@ -497,20 +497,20 @@ def test_optimizers():
 
 
 def test_train_step():
-    from facegan.training.step import train_step
+    from facegan import train_step
     check_train_step(train_step)
 
 
 def test_ita():
-    from facegan.data.tone import ita_degrees
+    from facegan import ita_degrees
     check_ita(ita_degrees)
 
 
 def test_tone_audit_and_balanced_draw(tmp_path):
-    from facegan.data.images import cached_image_array
-    from facegan.data.synthetic import write_face_folder
-    from facegan.data.tone import categorize, image_ita, shares, tone_weights
-    from facegan.eval.audit import audit
+    from facegan import cached_image_array
+    from facegan import write_face_folder
+    from facegan import categorize, image_ita, shares, tone_weights
+    from facegan import audit
 
     folder = write_face_folder(tmp_path / "faces", 96, size=32)
     faces = np.asarray(cached_image_array(folder, 32, tmp_path / "cache", progress=False))
@@ -521,19 +521,19 @@ def test_tone_audit_and_balanced_draw(tmp_path):
 
 
 def test_sorted_gap():
-    from facegan.training.losses import sorted_gap
+    from facegan import sorted_gap
     check_sorted_gap(sorted_gap)
 
 
 def test_conditional_generator():
-    from facegan.nets.models import Generator, split_latent
+    from facegan import Generator, split_latent
     torch.manual_seed(0)
     check_conditional_generator(Generator(z_size=16, conv_dim=8, image_size=32, n_classes=6), split_latent)
 
 
 def test_short_training_run(tmp_path):
-    from facegan.config import preset
-    from facegan.training.loop import train
+    from facegan import preset
+    from facegan import train
 
     cfg = preset("tiny", out=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"))
     train(cfg, progress=False)
@@ -544,7 +544,7 @@ def test_checks_catch_mistakes():
     """The checks must fail on the classic mistakes, or they check nothing."""
     import pytest
 
-    from facegan.training.losses import fake_loss, real_loss
+    from facegan import fake_loss, real_loss
 
     with pytest.raises(AssertionError):
         check_scale(lambda x: x)  # forgot to scale
@@ -560,7 +560,7 @@ def test_checks_catch_mistakes():
         check_ita(lambda L, b: np.arctan((L - 50) / b))  # radians, not degrees
     with pytest.raises(AssertionError):
         check_ita(lambda L, b: np.degrees(np.arctan(b / (L - 50 + 1e-9))))  # the ratio upside down
-    from facegan.eval.audit import audit
+    from facegan import audit
     result = audit(np.full((4, 32, 32, 3), 200, np.uint8))
     result["real"]["tv_to_uniform"] = 0.0  # a distance that does not follow from the shares
     with pytest.raises(AssertionError):
@@ -573,7 +573,7 @@ def test_checks_catch_mistakes():
     with pytest.raises(AssertionError):
         check_sorted_gap(lambda a, b: (a.mean() - b.mean()).abs())  # compares means, not distributions
     _check_classic_mistakes()
-    from facegan.nets.models import Generator, split_latent
+    from facegan import Generator, split_latent
     deaf = Generator(z_size=16, conv_dim=8, image_size=32, n_classes=6)
     with torch.no_grad():
         deaf.net[0].weight[16:] = 0  # the one-hot input channels carry no weight: the class is ignored
@@ -616,7 +616,7 @@ def _check_classic_mistakes():
     """Each classic mistake fails its check with a hint that names the fix."""
     import pytest
 
-    from facegan.nets.models import Discriminator, Generator
+    from facegan import Discriminator, Generator
 
     class SigmoidD(Discriminator):  # probabilities, not logits
         def forward(self, x):

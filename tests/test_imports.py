@@ -168,3 +168,23 @@ def test_training_does_not_import_matplotlib():
             "sys.exit(1 if loaded else 0)\n")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, f"the training path imports matplotlib: {run.stdout}{run.stderr}"
+
+
+def test_the_notebook_and_its_checks_import_only_the_public_api():
+    import nbformat
+
+    import facegan
+
+    sources = {"problem_unittests.py": (ROOT / "problem_unittests.py").read_text(encoding="utf-8")}
+    notebook = nbformat.read(ROOT / "dlnd_face_generation.ipynb", as_version=4)
+    sources.update({f"notebook cell {i}": c.source for i, c in enumerate(notebook.cells) if c.cell_type == "code"})
+    internal, unknown = [], []
+    for where, source in sources.items():
+        for node in ast.walk(ast.parse("\n".join(line for line in source.splitlines()
+                                                 if not line.lstrip().startswith(("%", "!"))))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(INIT):
+                if node.module != INIT:
+                    internal.append(f"{where}: from {node.module}")
+                unknown += [f"{where}: {a.name}" for a in node.names if a.name not in facegan.__all__]
+    assert not internal, "import these from facegan (add them to its API): " + "; ".join(internal)
+    assert not unknown, "not in facegan.__all__: " + "; ".join(unknown)
