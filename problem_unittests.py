@@ -452,8 +452,7 @@ def check_training_run(run_dir) -> None:
 # ------------------------------------------------------------------ pytest: the checks on the library
 
 def test_dataloader(tmp_path):
-    from facegan import get_dataloader
-    from facegan import write_face_folder
+    from facegan import get_dataloader, write_face_folder
 
     folder = write_face_folder(tmp_path / "faces", 12, size=32)
     check_dataloader(get_dataloader(4, 32, str(folder)), 32, batch_size=4)
@@ -487,9 +486,7 @@ def test_losses():
 
 
 def test_optimizers():
-    from facegan import TrainConfig
-    from facegan import build_models
-    from facegan import make_optimizers
+    from facegan import TrainConfig, build_models, make_optimizers
 
     cfg = TrainConfig(image_size=32, conv_dim=8)
     D, G = build_models(cfg)
@@ -507,10 +504,7 @@ def test_ita():
 
 
 def test_tone_audit_and_balanced_draw(tmp_path):
-    from facegan import cached_image_array
-    from facegan import write_face_folder
-    from facegan import categorize, image_ita, shares, tone_weights
-    from facegan import audit
+    from facegan import audit, cached_image_array, categorize, image_ita, shares, tone_weights, write_face_folder
 
     folder = write_face_folder(tmp_path / "faces", 96, size=32)
     faces = np.asarray(cached_image_array(folder, 32, tmp_path / "cache", progress=False))
@@ -532,8 +526,7 @@ def test_conditional_generator():
 
 
 def test_short_training_run(tmp_path):
-    from facegan import preset
-    from facegan import train
+    from facegan import preset, train
 
     cfg = preset("tiny", out=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"))
     train(cfg, progress=False)
