@@ -313,7 +313,7 @@ TINY = [
     (r"runs/demo", "runs/tiny"),
     (r"--resume --epochs \d+", "--resume --epochs 2 --quiet"),
     (r"sample (.*)--n \d+", r"sample \1--n 4"),
-    (r"--n 10000", "--n 8"),
+    (r"--n 10000", "--n 32"),  # a batch of the tiny preset (16) fits
 ]
 # Not run here, only parsed (above): --help; serve (it serves until stopped; tests/test_serve.py
 # drives it); the CelebA run (it downloads the data set); evaluate (InceptionV3 on a CPU would
