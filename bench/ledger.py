@@ -3,8 +3,8 @@
 bench/results/ledger.json holds {"experiments": {KEY: {title, protocol, log}}, "rows": [...]}; each
 row is one measured run (ROW_KEYS). docs/results.md is rendered from it, and the README quotes it
 (tests/test_docs.py checks both), so a figure is typed once. Run from the repo root:
-    .venv/bin/python -m bench.ledger            # rewrite docs/results.md from the ledger
-    .venv/bin/python -m bench.ledger --check    # exit 1 if docs/results.md is stale
+    .venv/bin/python -m bench.ledger            # rewrite docs/results.md and the README's quoted figures
+    .venv/bin/python -m bench.ledger --check    # exit 1 if either is stale
 A new measurement is appended with record() (e.g. `python -m bench.experiments.quality --record
 EXPERIMENT ...`); a row of a new experiment also needs the experiment's entry (title, protocol, log).
 """
@@ -22,6 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LEDGER = ROOT / "bench/results/ledger.json"
 RESULTS_DOC = ROOT / "docs/results.md"
+README = ROOT / "README.md"
+# A figure the README quotes carries the ledger's key right after it, so this module can rewrite it:
+#   39.2 ± 2.8 (3 seeds)<!-- ledger: recipes-30min-cpu2/cpu -->
+QUOTED = re.compile(r"(\d+\.\d)(?: ± (\d+\.\d))? \((\d+) seeds?\)<!-- ledger: ([^/]+?)/(.+?) -->")
 
 # key -> the types its value may take; `note` alone may be left out
 ROW_KEYS: dict[str, tuple[type, ...]] = {
@@ -272,6 +276,12 @@ def render_table(path: Path | str = LEDGER) -> str:
     return "\n".join(out) + "\n"
 
 
+def refresh_quotes(text: str, rows: list[dict]) -> str:
+    """`text` with every figure marked `<!-- ledger: EXPERIMENT/RECIPE -->` set to the ledger's quote."""
+    return QUOTED.sub(lambda m: f"{quote(rows, m.group(4), m.group(5))}<!-- ledger: {m.group(4)}/{m.group(5)} -->",
+                      text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ledger", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/results.md is not the ledger's "
@@ -279,17 +289,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for row in load():
         validate(row)
-    text = render_table()
+    rows = load()
+    wanted = {RESULTS_DOC: render_table(), README: refresh_quotes(README.read_text(), rows)}
+    stale = [path for path, text in wanted.items() if not path.is_file() or path.read_text() != text]
     if args.check:
-        if not RESULTS_DOC.is_file() or RESULTS_DOC.read_text() != text:
-            print(f"{RESULTS_DOC.relative_to(ROOT)} is stale: run .venv/bin/python -m bench.ledger", file=sys.stderr)
-            return 1
-        print(f"{RESULTS_DOC.relative_to(ROOT)} is up to date ({len(load())} rows)")
-        return 0
-    RESULTS_DOC.write_text(text)
-    print(f"wrote {RESULTS_DOC.relative_to(ROOT)} from {len(load())} rows")
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} is stale: run .venv/bin/python -m bench.ledger", file=sys.stderr)
+        if not stale:
+            print(f"{RESULTS_DOC.relative_to(ROOT)} and the README's figures are up to date ({len(rows)} rows)")
+        return 1 if stale else 0
+    for path in stale:
+        path.write_text(wanted[path])
+        print(f"wrote {path.relative_to(ROOT)} from {len(rows)} rows")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -371,9 +371,6 @@ def test_the_readme_main_commands_run_at_tiny_scale(tmp_path, monkeypatch):
 README_MAX_WORDS = 900  # prose words, outside code blocks and comments (1,314 before the ledger; 866 after)
 README_MAX_WIDTH = 120  # characters a prose line; code blocks and tables may be wider
 
-# A figure the README quotes from the ledger carries the ledger's key right after it:
-#   39.2 ± 2.8 (3 seeds)<!-- ledger: recipes-30min-cpu2/cpu -->
-QUOTED = re.compile(r"(\d+\.\d)(?: ± (\d+\.\d))? \((\d+) seeds?\)<!-- ledger: ([^/]+?)/(.+?) -->")
 SPREAD = re.compile(r"\d+\.\d+ ?(?:±|\+-) ?\d+\.\d+")
 
 
@@ -394,6 +391,7 @@ def test_every_figure_the_readme_quotes_from_the_ledger_matches_it():
     from bench import ledger
 
     text, rows = README.read_text(), ledger.load()
+    QUOTED = ledger.QUOTED  # a figure, then its key: 39.2 ± 2.8 (3 seeds)<!-- ledger: EXP/RECIPE -->
     quotes = QUOTED.findall(text)
     assert len(quotes) >= 3, "the README quotes the ledger's headline figures, each marked <!-- ledger: EXP/RECIPE -->"
     assert len(quotes) == text.count("<!-- ledger:"), "a ledger marker must follow its figure: 'M ± S (N seeds)<!-- ...'"
@@ -407,7 +405,8 @@ def test_every_figure_the_readme_quotes_from_the_ledger_matches_it():
             continue
         if quoted != expected:
             wrong.append(f"{experiment}/{recipe}: the README says {quoted}, the ledger {expected}")
-    assert not wrong, "; ".join(wrong)
+    assert not wrong, "; ".join(wrong) + " (.venv/bin/python -m bench.ledger rewrites them)"
+    assert ledger.refresh_quotes(text, rows) == text
     # and no other mean ± sd: a figure typed into the README without its source drifts
     unmarked = SPREAD.findall(QUOTED.sub("", text))
     assert not unmarked, f"README.md quotes {unmarked} without a <!-- ledger: ... --> marker"
