@@ -23,7 +23,7 @@ test: $(STAMP) browser
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
-# chromium + chromedriver for tests/test_serve.py; without them (and without root to install
+# chromium + chromedriver for tests/commands/test_explorer.py; without them (and without root to install
 # them) that one test is skipped with a note saying how to install them.
 browser:
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \

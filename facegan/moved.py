@@ -28,10 +28,10 @@ MOVED = {
     "recorder": ("training.steplog", "training.snapshots", "training.evaluation", "training.stopping",
                  "training.views"),
     "cli": ("commands.cli", "commands.train", "commands.sample", "commands.evaluate", "commands.export",
-            "commands.report", "commands.view", "commands.audit", "commands.synth", "commands.serve_command",
-            "commands.exercise_command", "commands.sweep_command", "commands.argtypes"),
-    "argtypes": ("commands.argtypes",), "serve": ("commands.serve",),
-    "sweep": ("commands.sweep",), "exercise": ("commands.exercise",),
+            "commands.report", "commands.view", "commands.audit", "commands.synth", "commands.serve",
+            "commands.exercise", "commands.sweep", "commands.argtypes"),
+    "argtypes": ("commands.argtypes",), "serve": ("commands.explorer",),
+    "sweep": ("commands.search",), "exercise": ("commands.exercise_notebook",),
 }
 
 

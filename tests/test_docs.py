@@ -315,10 +315,10 @@ TINY = [
     (r"sample (.*)--n \d+", r"sample \1--n 4"),
     (r"--n 10000", "--n 32"),  # a batch of the tiny preset (16) fits
 ]
-# Not run here, only parsed (above): --help; serve (it serves until stopped; tests/test_serve.py
+# Not run here, only parsed (above): --help; serve (it serves until stopped; tests/commands/test_explorer.py
 # drives it); the CelebA run (it downloads the data set); evaluate (InceptionV3 on a CPU would
-# double this test's time; tests/test_metrics.py runs the same command on a tiny checkpoint);
-# sweep (its trials each train and score FID; tests/test_sweep.py runs a 3-trial study).
+# double this test's time; tests/eval/test_metrics.py runs the same command on a tiny checkpoint);
+# sweep (its trials each train and score FID; tests/commands/test_search.py runs a 3-trial study).
 SKIP = re.compile(r"--help|^-m facegan (serve|evaluate|sweep) |--data celeba")
 
 

@@ -166,10 +166,10 @@ ANY_VALUES = {
     **{name: st.text(max_size=12) | st.sampled_from(NEAR_MISSES) | wrong_types for name in TEXT_RULES},
     **{name: st.booleans() | ints | wrong_types for name in BOOL_RULES},
 }
-# grow_from's sizes are valid or not by image_size, arch and condition: tests/test_progressive.py checks them.
+# grow_from's sizes are valid or not by image_size, arch and condition: tests/nets/test_progressive.py checks them.
 ANY_VALUES["grow_from"] = ANY_VALUES["grow_from"].filter(lambda v: v not in (8, 16, 32))
-# g_steps > 1 and early_stop > 0 hang on d_steps/schedule and eval_every: tests/test_schedules.py
-# and tests/test_stopping.py check those rules; here they are drawn only out of range.
+# g_steps > 1 and early_stop > 0 hang on d_steps/schedule and eval_every: tests/training/test_schedules.py
+# and tests/training/test_stopping.py check those rules; here they are drawn only out of range.
 ANY_VALUES["g_steps"] = ANY_VALUES["g_steps"].filter(lambda v: not (isinstance(v, int) and 2 <= v <= 16))
 ANY_VALUES["early_stop"] = ANY_VALUES["early_stop"].filter(lambda v: not (isinstance(v, int) and v > 0))
 

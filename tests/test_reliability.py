@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT
 from facegan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from facegan.commands.cli import main
 from facegan.errors import OutputError, RunFolderError
 from facegan.eval.runlog import RunLog, read_metrics
 from facegan.training.loop import train
+from tests.conftest import ROOT
 
 
 def one_line_error(capsys, *needles) -> str:

@@ -1,5 +1,6 @@
-"""The command line: `facegan <command>`, a module per command (cli.py assembles the parser),
-and the tools behind commands (export aside): serve, sweep, exercise.
+"""The command line: `facegan <command>`, a module per command named for it (cli.py assembles
+the parser), and the libraries behind three of them: explorer.py (serve's page server),
+search.py (sweep's Optuna search) and exercise_notebook.py (exercise's learner notebook).
 
 May import: anything in facegan.
 """

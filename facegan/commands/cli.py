@@ -12,12 +12,12 @@ import sys
 
 from .audit import add_audit_parser
 from .evaluate import add_evaluate_parser
-from .exercise_command import add_exercise_parser
+from .exercise import add_exercise_parser
 from .export import add_export_parser
 from .report import add_report_parser
 from .sample import add_sample_parsers
-from .serve_command import add_serve_parser
-from .sweep_command import add_sweep_parser
+from .serve import add_serve_parser
+from .sweep import add_sweep_parser
 from .synth import add_synth_parser
 from .train import add_train_parser
 from .view import add_view_parser

@@ -1,4 +1,4 @@
-"""`facegan exercise`: its arguments and handler; the notebook work is exercise.py's."""
+"""`facegan exercise`: its arguments and handler; the notebook work is exercise_notebook.py's."""
 from __future__ import annotations
 
 import argparse
@@ -17,7 +17,7 @@ def add_exercise_parser(sub) -> None:
 
 
 def cmd_exercise(args: argparse.Namespace) -> int:
-    from .exercise import write_exercise
+    from .exercise_notebook import write_exercise
 
     out, stubbed = write_exercise(args.out, args.notebook)
     print(f"wrote {out}: the course notebook with its {stubbed} solutions replaced by TODO stubs and hints, "

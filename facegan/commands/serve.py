@@ -1,5 +1,5 @@
-"""`facegan serve`: its arguments and handler. The server is serve.py's, which imports torch,
-so it loads only when the command runs, not for `facegan --help`."""
+"""`facegan serve`: its arguments and handler. The page server is explorer.py's, which imports
+torch, so it loads only when the command runs, not for `facegan --help`."""
 from __future__ import annotations
 
 import argparse
@@ -19,7 +19,7 @@ def add_serve_parser(sub) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .serve import serve
+    from .explorer import serve
 
     try:
         serve(args.checkpoint, args.host, args.port, open_browser=args.open)

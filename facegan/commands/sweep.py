@@ -1,4 +1,4 @@
-"""`facegan sweep`: its arguments and handler. The search is sweep.py's, which imports numpy
+"""`facegan sweep`: its arguments and handler. The search is search.py's, which imports numpy
 and the metrics, so it loads only when the command runs, not for `facegan --help`."""
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def add_sweep_parser(sub) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import SweepOptions, base_config, read_space, run_sweep, summary_lines
+    from .search import SweepOptions, base_config, read_space, run_sweep, summary_lines
 
     space = read_space(args.space, args.param or [])
     base = base_config(args.preset, args.set or [])

@@ -8,7 +8,7 @@ The estimator (`image_ita`) only sees pixels: a fixed central box of a tight fac
 (below the eyes, above the mouth: cheeks and nose), whose robust median colour shrugs off
 the stray hair, glasses, beard or shadow that falls inside it; `occluded` flags the faces
 whose box is mostly sunglasses or deep shadow rather than skin. It is validated on the
-synthetic faces, whose painted skin tone is known (tests/test_audit.py). `soft_ita` is
+synthetic faces, whose painted skin tone is known (tests/eval/test_audit.py). `soft_ita` is
 its differentiable twin for training (torch, imported only there), and `tone_weights` /
 `balanced_weights` give each category the same share of sampling draws.
 

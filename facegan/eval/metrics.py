@@ -153,7 +153,7 @@ def _frechet_distance_of_few(mu1, rows1, mu2, rows2) -> float:
 
     S1 S2 = R1' R1 R2' R2 has the nonzero eigenvalues of the m x m matrix R R_other' R_other R'
     (R the set with fewer rows, m of them), symmetric: one small eigendecomposition instead of
-    two of 2048 x 2048, the same value to round-off (tests/test_metrics.py)."""
+    two of 2048 x 2048, the same value to round-off (tests/eval/test_metrics.py)."""
     few, other = (rows1, rows2) if len(rows1) <= len(rows2) else (rows2, rows1)
     inner = (few @ (other.T @ other)) @ few.T
     tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(inner), 0, None)).sum()

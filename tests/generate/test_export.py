@@ -7,6 +7,7 @@ from facegan.checkpoint import CheckpointError
 from facegan.commands.cli import main
 from facegan.generate.export import generator_from_checkpoint, load_exported
 from facegan.training.loop import train
+from tests.conftest import ROOT
 
 
 @pytest.fixture(params=["none", "tone"], ids=["plain", "conditional"])
@@ -51,9 +52,8 @@ def test_the_docs_snippet_samples_an_export_with_torch_alone(checkpoint, tmp_pat
     import re
     import subprocess
     import sys
-    from pathlib import Path
 
-    doc = (Path(__file__).resolve().parents[1] / "docs/generating.md").read_text()  # "Sharing weights"
+    doc = (ROOT / "docs/generating.md").read_text()  # "Sharing weights"
     snippet = re.search(r"<!-- export-snippet -->\n```python\n(.*?)```", doc, re.S).group(1)
     assert len(snippet.strip().splitlines()) == 3
     main(["export", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "g.safetensors")])

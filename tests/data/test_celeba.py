@@ -13,9 +13,9 @@ from PIL import Image, ImageDraw
 import facegan.data.images
 import facegan.errors
 import helper
-from conftest import COURSE_FOLDER, N_COURSE_IMAGES, ROOT, build_zip, course_zip_with, image_count, noise_jpeg
 from facegan.data import celeba, download, unzip
 from facegan.errors import DataError
+from tests.conftest import COURSE_FOLDER, N_COURSE_IMAGES, ROOT, build_zip, course_zip_with, image_count, noise_jpeg
 
 # --------------------------------------------------------------------------
 # The course zip in one call

@@ -1,4 +1,4 @@
-"""`facegan sweep`: an Optuna study whose trials are tiny training runs scored by FID.
+"""`facegan sweep` (facegan/commands/search.py): an Optuna study whose trials are tiny training runs scored by FID.
 
 Inception features cost seconds per evaluation on one CPU thread, so most tests score
 trials with a stand-in for `metrics.evaluate_generator` (a pixel-mean gap, cheap and
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facegan.commands import sweep
+from facegan.commands import search
 from facegan.commands.cli import main
 from facegan.eval import metrics
 
@@ -75,7 +75,7 @@ def test_a_pruned_trial_stops_its_run_early(tmp_path, quick_fid, monkeypatch):
 
 
 def test_an_interrupted_sweep_resumes_without_redoing_finished_trials(tmp_path, quick_fid, monkeypatch, capsys):
-    real_train = sweep.train
+    real_train = search.train
 
     def ctrl_c_in_trial_1(cfg, should_stop=None, **kwargs):
         def stop(epochs_done):
@@ -85,10 +85,10 @@ def test_an_interrupted_sweep_resumes_without_redoing_finished_trials(tmp_path, 
             return verdict
         return real_train(cfg, should_stop=stop, **kwargs)
 
-    monkeypatch.setattr(sweep, "train", ctrl_c_in_trial_1)
+    monkeypatch.setattr(search, "train", ctrl_c_in_trial_1)
     assert main(sweep_args(tmp_path, "--pruner", "none")) == 130
     assert "run the same command again" in capsys.readouterr().err
-    monkeypatch.setattr(sweep, "train", real_train)
+    monkeypatch.setattr(search, "train", real_train)
     folder = tmp_path / "sweep"
     finished = (folder / "trial-000" / "checkpoints" / "latest.pt").stat().st_mtime_ns
     first_try = fid_rows(folder / "trial-001")
@@ -168,10 +168,10 @@ def test_the_space_file_and_flags_combine(tmp_path):
     path = tmp_path / "space.json"
     path.write_text(json.dumps({"lr_g": {"low": 1e-5, "high": 1e-3, "log": True}, "loss": "bce,ls",
                                 "d_steps": {"choices": [1, 2]}, "hflip": "true,false"}))
-    space = {p.name: p for p in sweep.read_space(path, ["batch_size=8:32"])}
-    assert space["lr_g"] == sweep.Param("lr_g", low=1e-5, high=1e-3, log=True)
+    space = {p.name: p for p in search.read_space(path, ["batch_size=8:32"])}
+    assert space["lr_g"] == search.Param("lr_g", low=1e-5, high=1e-3, log=True)
     assert space["loss"].choices == ("bce", "ls") and space["d_steps"].choices == (1, 2)
-    assert space["hflip"].choices == (True, False) and space["batch_size"] == sweep.Param("batch_size", 8, 32)
+    assert space["hflip"].choices == (True, False) and space["batch_size"] == search.Param("batch_size", 8, 32)
 
 
 def test_without_optuna_the_sweep_says_how_to_install_it(tmp_path, capsys, monkeypatch):

@@ -13,9 +13,9 @@ import socket
 import pytest
 
 import helper
-from conftest import COURSE_FOLDER
 from facegan.data import celeba, download
 from facegan.errors import DataError
+from tests.conftest import COURSE_FOLDER
 
 
 @pytest.fixture(autouse=True)

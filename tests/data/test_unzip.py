@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import helper
-from conftest import COURSE_FOLDER, N_COURSE_IMAGES, build_zip, course_zip_with, image_count
 from facegan.data import celeba, unzip
 from facegan.errors import DataError
+from tests.conftest import COURSE_FOLDER, N_COURSE_IMAGES, build_zip, course_zip_with, image_count
 
 # --------------------------------------------------------------------------
 # Corrupt zips

@@ -1,6 +1,5 @@
 """Using a trained generator: sample, interpolate, report, TensorBoard (issue 9)."""
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from facegan.generate.sample import (
     walk_faces,
 )
 from facegan.training.loop import train
+from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +222,7 @@ def test_tensorboard_logs_losses_samples_and_scores(tiny_cfg, monkeypatch):
 
 
 def test_the_shipped_celeba_samples_view_straight_after_a_clone(tmp_path):
-    shipped = Path(__file__).resolve().parents[1] / "assets/celeba_run"
+    shipped = ROOT / "assets/celeba_run"
     samples = load_train_samples(shipped / "train_samples.pkl")  # through the restricted unpickler
     assert len(samples) >= 2 and all(s.dtype == np.uint8 and s.shape[1:] == (64, 64, 3) for s in samples)
     assert (shipped / "train_samples.pkl").stat().st_size < 1_000_000  # small enough to ship

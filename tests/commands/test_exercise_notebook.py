@@ -1,7 +1,7 @@
-"""The exercise notebook (`python -m facegan exercise`, facegan/commands/exercise.py): generated from the
+"""The exercise notebook (`python -m facegan exercise`, facegan/commands/exercise_notebook.py): generated from the
 solution notebook, so the two cannot drift apart.
 
-Two tests execute notebooks on the tiny parameters of test_notebook.py: the exercise stops at
+Two tests execute notebooks on the tiny parameters of tests/test_notebook.py: the exercise stops at
 its first stub with that stub's hint, and the exercise with each solution pasted back passes
 every check of sections 2 to 8. That second run stops after section 8's check of the
 training step, before the full training run (tests/test_notebook.py runs that).
@@ -13,10 +13,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
-from test_notebook import NOTEBOOK, ROOT, TINY, with_parameters
 
 from facegan.commands.cli import main
-from facegan.commands.exercise import (
+from facegan.commands.exercise_notebook import (
     BEGIN,
     END,
     EXERCISE_NAME,
@@ -28,6 +27,7 @@ from facegan.commands.exercise import (
     stub_source,
 )
 from facegan.errors import ConfigError
+from tests.test_notebook import NOTEBOOK, ROOT, TINY, with_parameters
 
 
 def solution() -> dict:

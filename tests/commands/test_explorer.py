@@ -1,4 +1,5 @@
-"""The explorer: its HTTP API against a real server on a free port, and its page in headless Chromium."""
+"""The explorer (`facegan serve`, facegan/commands/explorer.py): its HTTP API against a real
+server on a free port, and its page in headless Chromium."""
 import io
 import json
 import threading
@@ -12,8 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from facegan.commands import serve as serve_module
-from facegan.commands.serve import make_server, serve
+from facegan.commands import explorer
+from facegan.commands.explorer import make_server, serve
 from facegan.config import preset
 from facegan.generate.export import load_generator
 from facegan.generate.sample import generate, latents_for_seeds
@@ -174,7 +175,7 @@ def test_serve_prints_the_url_and_stops_cleanly_on_ctrl_c(checkpoint, monkeypatc
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(serve_module.FaceServer, "serve_forever", interrupted)
+    monkeypatch.setattr(explorer.FaceServer, "serve_forever", interrupted)
     serve(checkpoint, port=0)
     out = capsys.readouterr()
     assert "http://127.0.0.1:" in out.out and "stopped" in out.err

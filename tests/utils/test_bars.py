@@ -3,11 +3,9 @@ import io
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from facegan.utils.bars import progress_bar, redraws_in_place
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
 
 
 class Terminal(io.StringIO):
@@ -19,7 +17,10 @@ def frames(text: str) -> list[str]:
     return [f for f in text.replace("\n", "\r").split("\r") if f.strip()]
 
 
-def test_a_log_file_gets_a_few_frames_a_terminal_every_redraw():
+def test_a_log_file_gets_a_few_frames_a_terminal_every_redraw(monkeypatch):
+    # Outside a notebook kernel: nbclient imports ipykernel into this process when an earlier
+    # test (tests/test_notebook.py) starts one, and a kernel redraws any stream in place.
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
     log, terminal = io.StringIO(), Terminal()
     for _ in progress_bar(range(500), file=log, miniters=1):
         pass

@@ -435,7 +435,7 @@ def test_ctrl_c_on_the_command_line_saves_and_exits_cleanly(tmp_path):
     import sys
     import time
 
-    from conftest import ROOT
+    from tests.conftest import ROOT
 
     run = tmp_path / "run"
     proc = subprocess.Popen(

@@ -8,10 +8,10 @@ import sys
 import torch
 import torch.multiprocessing as mp
 
-from conftest import ROOT
 from facegan.checkpoint import load_checkpoint
 from facegan.config import TrainConfig, preset
 from facegan.nets.models import build_models
+from tests.conftest import ROOT
 
 
 def free_port() -> int:
