@@ -7,7 +7,7 @@ commands/ (docs/architecture.md says what each may import).
 from . import moved
 from .config import PRESETS, TrainConfig, preset
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # name -> the module that defines it. Loaded on first use: the nets and the loop need torch,
 # which takes seconds to import, and `python helper.py --help` or the config alone should not wait.

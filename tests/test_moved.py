@@ -146,3 +146,10 @@ def test_a_0_1_run_resumes_and_continues(tmp_path, monkeypatch):
     whole = train(TrainConfig.from_dict({**saved, "out": str(tmp_path / "fresh2"), "epochs": 2}),
                   progress=False, log=lambda *a: None)
     assert whole["weights_sha1"] == summary["weights_sha1"]
+
+
+def test_the_changelog_lists_every_moved_path_with_its_homes():
+    changelog = (FIXTURES.parents[2] / "CHANGELOG.md").read_text(encoding="utf-8")
+    for old, homes in MOVED.items():
+        row = f"| `facegan.{old}` | {', '.join(f'`facegan.{h}`' for h in homes)} |"
+        assert row in changelog, f"CHANGELOG.md lacks the row {row}"
