@@ -11,7 +11,7 @@ stopping.py, and its pictures in views.py. The run folder it leaves behind:
     runs/<name>/checkpoints/        latest.pt plus the last `keep_checkpoints` epoch_XXX.pt
     runs/<name>/samples/            reals.png and epoch_XXX.png from the fixed z
     runs/<name>/losses.png          the loss plot
-    runs/<name>/train_samples.pkl   the fixed-z images of every epoch (format in sample.py)
+    runs/<name>/train_samples.pkl   the fixed-z images of every epoch (format in generate/sample.py)
     runs/<name>/report.html         one self-contained page about the run
 """
 from __future__ import annotations
