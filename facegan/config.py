@@ -102,6 +102,13 @@ POSITIVE = Range(1, note="a positive integer")
 NON_NEGATIVE_OFF = Range(0, note="0 turns it off")
 
 
+def count(low: int, high: int, note: str = "") -> Range:
+    """A count from low to a generous high: far past any real run, short of what would exhaust
+    memory or overflow before a step is taken (the memory a run needs is estimated as well:
+    facegan/training/step.py estimate_memory)."""
+    return Range(low, high, note=note)
+
+
 def _augment_policy(value: str) -> bool:
     return all(p.strip() in AUGMENTS for p in value.split(",") if p.strip())
 
@@ -124,11 +131,13 @@ class TrainConfig:
     data: str = opt("synthetic", "synthetic (offline default) | celeba | folder", DATA, Choice(DATASETS))
     data_dir: str = opt("data", "celeba: where the zip is fetched/extracted; folder: the images", DATA)
     image_size: int = opt(64, "32, 64 or 128", DATA, Choice(IMAGE_SIZES))
-    synthetic_n: int = opt(4096, "how many procedural faces to draw for data=synthetic", DATA, POSITIVE)
+    synthetic_n: int = opt(4096, "how many procedural faces to draw for data=synthetic", DATA,
+                           count(1, 10_000_000))
     cache_dir: str = opt("data/cache", "decoded uint8 arrays of image folders live here", DATA)
     hflip: bool = opt(True, "random horizontal flips: faces are left-right symmetric", DATA)
     epoch_images: int = opt(0, "images drawn for each epoch, a fresh random subset per (seed, epoch) (sooner "
-                               "results on a large set); 0: the whole set", DATA, NON_NEGATIVE_OFF)
+                               "results on a large set); 0: the whole set", DATA,
+                           count(0, 10**9, "0 turns it off"))
 
     arch: str = opt("dcgan", "dcgan (the paper's strided convolutions, BatchNorm) | resnet (R3GAN-style residual "
                              "nets without normalisation; needs --d-norm none) | udacity (the course's reference "
@@ -137,10 +146,11 @@ class TrainConfig:
                              "2 convolutions with dropout 0.3 unless --d-dropout; needs --d-norm none or spectral)",
                     MODELS, Choice(ARCHS))
     mbstd: bool = opt(False, "resnet: a minibatch standard-deviation feature in D (Karras et al. 2018)", MODELS)
-    z_size: int = opt(100, "length of the latent vector z", MODELS, POSITIVE)
-    conv_dim: int = opt(64, "width of the first D layer / last G layer (G's: --g-conv-dim when set)", MODELS, POSITIVE)
+    z_size: int = opt(100, "length of the latent vector z", MODELS, count(1, 65_536))
+    conv_dim: int = opt(64, "width of the first D layer / last G layer (G's: --g-conv-dim when set)", MODELS,
+                         count(1, 8192))
     g_conv_dim: int = opt(0, "width of G's last layer when G should be wider or narrower than D; 0: conv_dim",
-                          MODELS, NON_NEGATIVE_OFF)
+                          MODELS, count(0, 8192, "0 is conv_dim"))
     extra_layers: int = opt(0, "deeper nets: 3x3 conv blocks added to D and G at the finest feature map",
                             MODELS, Range(0, 8, note="0 is the DCGAN paper's"))
     d_dropout: float = opt(0.0, ">0 gives the Keras-style D with dropout after each block", MODELS,
@@ -153,6 +163,9 @@ class TrainConfig:
     grow_share: float = opt(0.5, "grow_from: the share of the run spent growing, one phase per doubling (train, "
                                  "then fade the next size in); the rest trains at image_size", MODELS,
                             Range(0, 1, low_open=True))
+    grow_epochs: int = opt(0, "grow_from: the epochs the growth schedule spans (grow_share of them grow); 0: --epochs. "
+                              "A resume to more --epochs keeps the run's own, so the extra epochs train at "
+                              "image_size", MODELS, count(0, 1_000_000, "0 is --epochs"), resumable=True)
     init: str = opt("normal", "weight init: normal (the DCGAN paper's N(0, 0.02)) | xavier (Glorot) | kaiming "
                               "(He, fan-in, ReLU gain) | orthogonal; BatchNorm scales start ~N(1, 0.02) in all",
                     MODELS, Choice(INITS))
@@ -172,8 +185,8 @@ class TrainConfig:
                          TONE, Choice(CONDITIONS))
 
     # docs: begin fields
-    batch_size: int = opt(128, "images per step", OPTIMISATION, POSITIVE)
-    epochs: int = opt(5, "passes over the training set", OPTIMISATION, POSITIVE, resumable=True)
+    batch_size: int = opt(128, "images per step", OPTIMISATION, count(1, 2**20))
+    epochs: int = opt(5, "passes over the training set", OPTIMISATION, count(1, 1_000_000), resumable=True)
     # docs: end fields
     lr_d: float = opt(2e-4, "discriminator Adam learning rate", OPTIMISATION, Range(0, low_open=True))
     lr_g: float = opt(2e-4, "generator Adam learning rate (differs from lr_d for TTUR)", OPTIMISATION,
@@ -192,11 +205,13 @@ class TrainConfig:
                           NON_NEGATIVE_OFF)
     r2_gamma: float = opt(0.0, "R2: the same zero-centred penalty on D's gradient at fake images (R3GAN uses "
                                "gamma for both); 0 turns it off", OPTIMISATION, NON_NEGATIVE_OFF)
-    r1_every: int = opt(16, "apply R1 every N steps, scaled by N (lazy regularisation)", OPTIMISATION, POSITIVE)
+    r1_every: int = opt(16, "apply R1 every N steps, scaled by N (lazy regularisation)", OPTIMISATION,
+                         count(1, 1_000_000))
     ema_decay: float = opt(0.0, "EMA of G's weights for samples and evaluation, e.g. 0.999; 0 turns it off",
                            OPTIMISATION, Range(0, 1, high_open=True, note="0.999 is usual, 0 is off"))
     ema_norm_samples: int = opt(256, "G_ema's BatchNorm statistics are measured on this many of its own samples "
-                                     "before each snapshot, not copied from G; 0 copies them", OPTIMISATION, Range(0),
+                                     "before each snapshot, not copied from G; 0 copies them", OPTIMISATION,
+                                count(0, 1_000_000),
                                 resumable=True)
     augment: str = opt("", "DiffAugment policy for D's inputs, e.g. color,translation,cutout; empty: off",
                        OPTIMISATION, Matches(_augment_policy, f"use a comma-separated subset of {', '.join(AUGMENTS)}"))
@@ -207,7 +222,7 @@ class TrainConfig:
 
     schedule: str = opt("fixed", "fixed k:1 | decay (k -> 1 over training) | gated (skip D when it wins)",
                         SCHEDULE, Choice(SCHEDULES))
-    d_steps: int = opt(1, "k: D updates per G update", SCHEDULE, POSITIVE)
+    d_steps: int = opt(1, "k: D updates per G update", SCHEDULE, count(1, 100))
     g_steps: int = opt(1, "k: G updates per D update, each on a fresh z (fixed, or decaying to 1:1 with "
                           "--schedule decay)", SCHEDULE, Range(1, 16))
     d_acc_gate: float = opt(0.8, "gated: D trains only while its accuracy is below this", SCHEDULE, Range(0.5, 1))
@@ -231,16 +246,18 @@ class TrainConfig:
     out: str = opt("", "run folder; empty means runs/<name>", RUN, resumable=True)
     minutes: float = opt(0.0, "wall-clock budget of this call: when it is spent the run stops with a checkpoint, "
                               "to be continued with --resume; 0: no budget", RUN, NON_NEGATIVE_OFF, resumable=True)
-    n_fixed: int = opt(16, "fixed latent batch drawn into train_samples.pkl each epoch", RUN, POSITIVE)
-    log_every: int = opt(10, "steps between metrics.jsonl rows", RUN, POSITIVE, resumable=True)
+    n_fixed: int = opt(16, "fixed latent batch drawn into train_samples.pkl each epoch", RUN, count(1, 10_000))
+    log_every: int = opt(10, "steps between metrics.jsonl rows", RUN, count(1, 10**8), resumable=True)
     eval_every: int = opt(0, "epochs between FID/KID/SWD rows in metrics.jsonl; 0 turns evaluation off",
-                          RUN, NON_NEGATIVE_OFF, resumable=True)
+                          RUN, count(0, 1_000_000, "0 turns it off"), resumable=True)
     eval_n: int = opt(500, "real and generated images per evaluation (FID needs thousands to compare runs)",
-                      RUN, Range(2, note="an evaluation needs at least 2 images"), resumable=True)
+                      RUN, count(2, 1_000_000, "an evaluation needs at least 2 images"), resumable=True)
     early_stop: int = opt(0, "with --eval-every: end the run after this many evaluations without a new best "
-                             "FID (checkpoints/best.pt keeps the best); 0: never", RUN, NON_NEGATIVE_OFF,
+                             "FID (checkpoints/best.pt keeps the best); 0: never", RUN,
+                          count(0, 1_000_000, "0 turns it off"),
                           resumable=True)
-    keep_checkpoints: int = opt(2, "per-epoch snapshots kept besides latest.pt", RUN, Range(0), resumable=True)
+    keep_checkpoints: int = opt(2, "per-epoch snapshots kept besides latest.pt", RUN, count(0, 100_000),
+                                resumable=True)
     tensorboard: bool = opt(False, "also log losses, sample grids and FID to RUN_DIR/tensorboard "
                                    "(needs: pip install tensorboard)", RUN, resumable=True)
 
@@ -333,12 +350,17 @@ def validate(cfg: TrainConfig) -> None:
                                                  f"add --eval-every N")
     _check(not cfg.mbstd or cfg.arch == "resnet", "mbstd=True: the minibatch-std feature is in the resnet D; "
                                                   "add --arch resnet or drop --mbstd")
+    _check(not cfg.grow_epochs or cfg.grow_from, f"grow_epochs={cfg.grow_epochs} spans the growth schedule; "
+                                                 f"add --grow-from or drop --grow-epochs")
     if cfg.grow_from:  # progressive growing (facegan/nets/progressive.py) grows the plain DCGAN nets
         grown = f"grow_from={cfg.grow_from}:"
         _check(cfg.grow_from < cfg.image_size, f"{grown} growing starts below image_size={cfg.image_size}; "
                                                f"use a smaller --grow-from or a larger --image-size")
         _check(cfg.arch == "dcgan", f"{grown} progressive growing is built for the DCGAN nets; add --arch dcgan "
                                     f"or drop --grow-from")
+        _check(cfg.grow_epochs <= cfg.epochs, f"{grown} grow_epochs={cfg.grow_epochs} is more than epochs="
+                                              f"{cfg.epochs}: the run would end before reaching image_size; "
+                                              f"give --epochs {cfg.grow_epochs} or more")
         for name, off in (("condition", "none"), ("extra_layers", 0)):
             _check(getattr(cfg, name) == off, f"{grown} the growing nets have no {name}={getattr(cfg, name)!r}; "
                                               f"drop --{name.replace('_', '-')} or --grow-from")
@@ -363,7 +385,8 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def preset(name: str, **overrides) -> TrainConfig:
+def preset(name: str, /, **overrides) -> TrainConfig:
+    # Positional-only, so an override may itself be `name` (the run's name: --preset demo --name N).
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
     return TrainConfig(**{**PRESETS[name], **overrides})

@@ -79,7 +79,7 @@ SINGLE_FIELD_LOSSES = tuple(loss for loss in LOSSES if loss != "wgan")
 # Fields whose other values are valid only with others (tested on their own below).
 # Fields whose other values are valid only beside other fields' values (cross-field rules).
 SINGLE_FIELD_ONLY = {"arch": ("dcgan",), "mbstd": (False,), "grow_from": (0,), "g_steps": (1,),
-                     "early_stop": (0,)}
+                     "early_stop": (0,), "grow_epochs": (0,)}
 
 
 def declared_rule(f):
@@ -168,6 +168,7 @@ ANY_VALUES = {
 }
 # grow_from's sizes are valid or not by image_size, arch and condition: tests/nets/test_progressive.py checks them.
 ANY_VALUES["grow_from"] = ANY_VALUES["grow_from"].filter(lambda v: v not in (8, 16, 32))
+ANY_VALUES["grow_epochs"] = ANY_VALUES["grow_epochs"].filter(lambda v: not (isinstance(v, int) and 0 < v <= 10**6))
 # g_steps > 1 and early_stop > 0 hang on d_steps/schedule and eval_every: tests/training/test_schedules.py
 # and tests/training/test_stopping.py check those rules; here they are drawn only out of range.
 ANY_VALUES["g_steps"] = ANY_VALUES["g_steps"].filter(lambda v: not (isinstance(v, int) and 2 <= v <= 16))
@@ -498,3 +499,10 @@ def test_each_option_is_accepted_exactly_when_documented_else_refused_in_one_lin
     assert accepted == bool(allowed(value)), (rule, value, err)
     if not accepted:
         assert err.startswith(f"facegan: error: argument {option}") and "\n" not in err, err
+
+
+def test_every_count_declares_a_generous_upper_bound():
+    for name, f in FIELDS.items():
+        check = f.metadata["check"]
+        if f.type == "int":
+            assert isinstance(check, Choice) or (isinstance(check, Range) and check.high is not None), name

@@ -14,6 +14,7 @@ from ..errors import ConfigError
 
 SEED_MAX = 2**63 - 1  # torch seeds are 64-bit; a range of seeds seed..seed+n-1 must stay below this
 MAX_FACES = 100_000   # faces one command draws: beyond this, memory, not patience, runs out
+MAX_SEEDS = 10_000    # faces one walk passes through (its memory is estimated as well)
 
 
 def whole(low: int, high: int):
@@ -54,6 +55,8 @@ def seed_list(text: str) -> list[int]:
     if not seeds:
         raise argparse.ArgumentTypeError(f"{text!r}: give whole numbers from 0 to 2**63 - 1 separated by "
                                          f"commas, e.g. 1,2,3")
+    if len(seeds) > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"{len(seeds)} seeds: give at most {MAX_SEEDS}")
     return seeds
 
 

@@ -61,6 +61,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"facegan: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("facegan: interrupted; the last completed epoch is in checkpoints/latest.pt "
-              "(continue with --resume)", file=sys.stderr)
+        latest = _latest_checkpoint(args)
+        saved = f"; the last completed epoch is in {latest} (continue with --resume)" if latest else ""
+        print(f"facegan: interrupted{saved}", file=sys.stderr)
         return 130
+
+
+def _latest_checkpoint(args: argparse.Namespace):
+    """The interrupted train run's checkpoints/latest.pt, when there is one to point at."""
+    from pathlib import Path
+
+    from ..config import PRESETS
+
+    if args.command != "train":
+        return None
+    name = args.name or PRESETS.get(args.preset or "", {}).get("name") or "run"
+    latest = Path(args.out or Path("runs") / name) / "checkpoints" / "latest.pt"
+    return latest if latest.is_file() else None

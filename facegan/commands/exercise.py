@@ -11,6 +11,8 @@ def add_exercise_parser(sub) -> None:
                                         "replaced by a TODO and its hint", formatter_class=DefaultsFormatter)
     p.add_argument("--out", default="dlnd_face_generation_exercise.ipynb",
                    help="the exercise notebook to write (never the solution notebook)")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out if it exists (your work in it is lost; never the solution notebook)")
     p.add_argument("--notebook", help="the solution notebook (default: dlnd_face_generation.ipynb in this "
                                       "folder, else at the root of the repository facegan runs from)")
     p.set_defaults(func=cmd_exercise)
@@ -19,7 +21,7 @@ def add_exercise_parser(sub) -> None:
 def cmd_exercise(args: argparse.Namespace) -> int:
     from .exercise_notebook import write_exercise
 
-    out, stubbed = write_exercise(args.out, args.notebook)
+    out, stubbed = write_exercise(args.out, args.notebook, force=args.force)
     print(f"wrote {out}: the course notebook with its {stubbed} solutions replaced by TODO stubs and hints, "
           f"outputs cleared")
     return 0

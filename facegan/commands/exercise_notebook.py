@@ -105,6 +105,7 @@ def exercise_notebook(solution: dict) -> tuple[dict, int]:
     of regions stubbed; the solution is not changed."""
     if not isinstance(solution, dict) or solution.get("nbformat") != 4 or not isinstance(solution.get("cells"), list):
         raise ConfigError("not a Jupyter notebook in nbformat 4 (a JSON object with 'cells')")
+    _check_cells(solution["cells"])
     nb, stubbed = copy.deepcopy(solution), 0
     for index, cell in enumerate(nb["cells"]):
         if cell.get("cell_type") != "code":
@@ -119,6 +120,19 @@ def exercise_notebook(solution: dict) -> tuple[dict, int]:
     if not stubbed:
         raise ConfigError(f"the notebook has no {BEGIN} regions: nothing for an exercise to leave out")
     return nb, stubbed
+
+
+def _check_cells(cells: list) -> None:
+    """Each cell the shape nbformat 4 gives it, so a hand-edited or foreign file is named, not a traceback."""
+    for index, cell in enumerate(cells):
+        where = f"not a Jupyter notebook in nbformat 4: cell {index}"
+        if not isinstance(cell, dict):
+            raise ConfigError(f"{where} is a JSON {type(cell).__name__}, not an object")
+        source = cell.get("source", "")
+        if not (isinstance(source, str) or isinstance(source, list) and all(isinstance(s, str) for s in source)):
+            raise ConfigError(f"{where} has a 'source' that is not text or a list of lines")
+        if not isinstance(cell.get("metadata", {}), dict):
+            raise ConfigError(f"{where} has a 'metadata' that is not an object")
 
 
 def find_solution_notebook(notebook: str | Path | None = None, search: list[Path] | None = None) -> Path:
@@ -138,6 +152,15 @@ def find_solution_notebook(notebook: str | Path | None = None, search: list[Path
                       f"the facegan repository (the notebook is at its root), or pass --notebook PATH")
 
 
+def _is_solution(out: Path, source: Path) -> bool:
+    """`out` is the solution notebook: by name, or through a symlink, or as the same file."""
+    try:
+        resolved = out.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: not a notebook of ours
+        resolved = out
+    return SOLUTION_NAME in (out.name, resolved.name) or _same_file(out, source)
+
+
 def _same_file(a: Path, b: Path) -> bool:
     if a.resolve() == b.resolve():
         return True
@@ -147,24 +170,36 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def write_exercise(out: str | Path = EXERCISE_NAME, notebook: str | Path | None = None) -> tuple[Path, int]:
+def write_exercise(out: str | Path = EXERCISE_NAME, notebook: str | Path | None = None,
+                   force: bool = False) -> tuple[Path, int]:
     """Write the exercise of the solution notebook to `out`; returns (out, regions stubbed).
-    Refuses, before writing, an `out` that is the solution notebook or bears its name."""
+    Refuses, before writing, an `out` that is the solution notebook or bears its name (even with
+    force), and an `out` that exists unless force: it may be the learner's own work."""
     source = find_solution_notebook(notebook)
     out = Path(out)
-    if out.name == SOLUTION_NAME or _same_file(out, source):
+    if _is_solution(out, source):
         raise ConfigError(f"--out {out} would overwrite the solution notebook; choose another name, "
                           f"e.g. --out {EXERCISE_NAME}")
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder; give a file name, e.g. --out {out / EXERCISE_NAME}")
+    if not force and (out.exists() or out.is_symlink()):
+        raise ConfigError(f"--out {out} already exists and may hold your work; choose another --out, or "
+                          f"pass --force to replace it with a fresh exercise")
     try:
         solution = json.loads(source.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise ConfigError(f"{source} is not a notebook (its JSON is nested too deeply); "
+                          f"restore it from the repository") from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise ConfigError(f"{source} is not a readable notebook ({e}); restore it from the repository") from None
     try:
         nb, stubbed = exercise_notebook(solution)
+        # nbformat's own layout (Jupyter writes the same), so the file diffs cleanly against the solution
+        text = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
-    # nbformat's own layout (Jupyter writes the same), so the file diffs cleanly against the solution
-    atomic_write_bytes(out, (json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
+    except RecursionError:  # deep enough to load, too deep to copy or write
+        raise ConfigError(f"{source} is not a usable notebook (its JSON is nested too deeply); "
+                          f"restore it from the repository") from None
+    atomic_write_bytes(out, text.encode("utf-8"))
     return out, stubbed

@@ -15,9 +15,15 @@ def add_report_parser(sub) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from ..eval.report import write_report
+    from ..training.runfolder import is_facegan_run
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "config.json").is_file():
         raise ConfigError(f"{run_dir} has no config.json; give the folder of a run (e.g. runs/demo)")
-    print(f"wrote {write_report(run_dir)}")
+    if not is_facegan_run(run_dir):  # its report.html, if any, is not facegan's to replace
+        raise ConfigError(f"{run_dir} is not a facegan run folder (no .facegan-run marker, and not a run of "
+                          f"facegan 0.1); give the folder of a facegan run")
+    # A config.json that is not a JSON object costs the page its config table only, not the run's
+    # losses, scores and samples; the note says so.
+    print(f"wrote {write_report(run_dir, log=lambda message: print(f'note: {message}'))}")
     return 0

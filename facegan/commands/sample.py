@@ -56,6 +56,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     upscale = args.upscale or (2 if layout == "grid" else 1)
     G = load_generator(args.checkpoint)
     label = tone_class(G, args.tone)  # refuses --tone for a generator trained without tones
+    tones = G.n_classes if args.tone == "all" else 1
+    fits(f"--n {args.n} --upscale {upscale}", sample_bytes(len(seeds) * tones, face_size(G), layout,
+                                                           len(seeds) if tones > 1 else args.nrow, upscale),
+         "use a smaller --n or --upscale" + (", or a folder --out for one PNG per face" if layout == "grid" else ""))
     if args.tone == "all":
         return sample_every_tone(G, seeds, args, out, layout, upscale)
     faces = faces_from_seeds(G, seeds, args.truncation, label)
@@ -67,6 +71,47 @@ def cmd_sample(args: argparse.Namespace) -> int:
             save_png(out / f"seed{seed:06d}.png", face, upscale=upscale)
         print(f"wrote {args.n} faces ({face.shape[0]} px) to {out}/seed{seeds[0]:06d}.png .. seed{seeds[-1]:06d}.png")
     return 0
+
+
+# ---------------------------------------------------------------- will the images fit in memory?
+# Estimated from the sizes alone, before any face is drawn: uint8 faces, the grid, its
+# nearest-neighbour enlargement and the encoded file (about as large again), GIF frames each
+# enlarged as a PIL image.
+
+def face_size(G) -> int:
+    if getattr(G, "image_size", None):
+        return int(G.image_size)
+    import torch
+
+    with torch.no_grad():  # a generator that does not say: one face tells
+        return int(G(torch.zeros(1, G.z_size)).shape[-1])
+
+
+def grid_bytes(n: int, size: int, nrow: int, upscale: int, pad: int = 2) -> int:
+    rows = -(-n // nrow)
+    return (rows * (size + pad) + pad) * (min(nrow, n) * (size + pad) + pad) * 3 * (1 + 2 * upscale**2)
+
+
+def sample_bytes(n: int, size: int, layout: str, nrow: int, upscale: int) -> int:
+    faces = n * size * size * 3
+    return faces + (grid_bytes(n, size, nrow, upscale) if layout == "grid" else 3 * faces // n * upscale**2)
+
+
+def walk_bytes(n_seeds: int, steps: int, size: int, upscale: int) -> int:
+    face = size * size * 3
+    frames = n_seeds * (steps - 1)  # the looping GIF
+    return ((2 * n_seeds - 1) * steps * face + grid_bytes((n_seeds - 1) * steps, size, steps, upscale)
+            + frames * face * (1 + upscale**2 * 4 // 3))
+
+
+def fits(what: str, needed: int, fix: str) -> None:
+    """Refuse, in one line with the estimate and the machine's RAM, output that cannot fit."""
+    from ..utils.accel import gib, ram_bytes
+
+    ram = ram_bytes()
+    if ram is not None and needed > ram:
+        raise ConfigError(f"{what}: the images need about {gib(needed)} of memory but this machine has "
+                          f"{gib(ram)} of RAM; {fix}")
 
 
 def sample_layout(out: Path) -> str:
@@ -116,6 +161,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
     G = load_generator(args.checkpoint)
     seeds = args.seeds
+    fits(f"--seeds ({len(seeds)} of them) --steps {args.steps} --upscale {args.upscale}",
+         walk_bytes(len(seeds), args.steps, face_size(G), args.upscale), "use fewer --seeds, --steps or --upscale")
     out = Path(args.out)
     out = out.with_suffix("") if out.suffix.lower() in (".png", ".gif") else out
     grid_path, gif_path = out.parent / (out.name + ".png"), out.parent / (out.name + ".gif")

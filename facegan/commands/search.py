@@ -22,8 +22,10 @@ name when a sweep starts: `import facegan` and training never need it.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
+import errno
 import io
 import json
 import math
@@ -36,12 +38,13 @@ from pathlib import Path
 import numpy as np
 
 from ..config import RENAMED_KEYS, Choice, TrainConfig, preset, resumable_fields
-from ..errors import ConfigError, RunFolderError, TrainingError
+from ..errors import ConfigError, FaceganError, OutputError, RunFolderError, TrainingError
 from ..eval.runlog import read_metrics
 from ..training.loop import train
 from ..training.resume import latest_checkpoint
 from ..training.runfolder import RunFolder, holds_run
 from ..training.stopping import RunInterrupted
+from ..utils import jsonfile
 from ..utils.atomic import atomic_write_text
 
 FIELDS = {f.name: f for f in fields(TrainConfig)}
@@ -123,11 +126,11 @@ def read_space(path: str | Path | None, params: list[str] = ()) -> list[Param]:
 
 def _space_file(path: Path) -> list[Param]:
     try:
-        data = json.loads(path.read_text())
+        data = jsonfile.read_json(path)
     except OSError as e:
         raise ConfigError(f"--space {path}: cannot read it ({e.strerror}); give the path of a JSON file") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"--space {path} is not JSON ({e}); write it as {{\"lr_d\": {{\"low\": 1e-5, "
+    except jsonfile.BadJSON as e:
+        raise ConfigError(f"--space {path} is {e}; write it as {{\"lr_d\": {{\"low\": 1e-5, "
                           f"\"high\": 1e-3, \"log\": true}}, \"batch_size\": {{\"choices\": [32, 64]}}}}") from None
     if not isinstance(data, dict) or not data:
         raise ConfigError(f"--space {path}: expected a JSON object of field: spec, e.g. "
@@ -368,8 +371,36 @@ def run_sweep(base: TrainConfig, space: list[Param], options: SweepOptions, prog
     try:
         with RunFolder(sweep_dir, resume=True):  # the lock: one process per sweep folder
             return _run_study(optuna, base, space, options, sweep_dir, progress, log)
+    except Exception as e:
+        cause = None if isinstance(e, FaceganError) else read_only_cause(e)
+        if cause is None:
+            raise
+        where = options.storage or (sweep_dir / "study.db")
+        raise OutputError(f"cannot write the sweep's study database {where}: it is read-only ({cause}); nothing "
+                          f"was lost (a failed write changes nothing, and the trials' run folders stay): make the "
+                          f"database and its folder writable (chmod u+w; chattr -i if immutable) and run the same "
+                          f"command again") from None
     finally:
         optuna.logging.set_verbosity(verbosity)
+
+
+_READ_ONLY = ("readonly database", "read-only", "unable to open database file")
+
+
+def read_only_cause(error: BaseException) -> str | None:
+    """The innermost cause in an exception's chain saying the database cannot be written
+    (SQLite's "attempt to write a readonly database", wrapped by SQLAlchemy and then by
+    Optuna), as one line; None when the chain says nothing of the kind."""
+    found, seen = None, set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            found = text
+        elif type(error).__name__ == "OperationalError" and any(s in text.lower() for s in _READ_ONLY):
+            found = text
+        error = error.__cause__ or error.__context__
+    return found
 
 
 def _run_study(optuna, base: TrainConfig, space: list[Param], options: SweepOptions, sweep_dir: Path,
@@ -380,15 +411,20 @@ def _run_study(optuna, base: TrainConfig, space: list[Param], options: SweepOpti
     if missing > 0:
         log(f"study {study.study_name}: {missing} of {options.trials} trials to run in {sweep_dir}")
     objective = Objective(base, space, sweep_dir, progress, log)
+    stopped = True
     try:
         if missing > 0:
             study.optimize(objective, n_trials=missing, catch=(ConfigError, TrainingError),
                            callbacks=[lambda s, t: _after_trial(optuna, s, t, sweep_dir, log)])
+        stopped = False
     except RunInterrupted as e:  # its message says "continue with --resume": not how a sweep goes on
         raise RunInterrupted(e.signum, f"{signal.Signals(e.signum).name}: the sweep stopped, its trial's run "
                                        f"checkpointed; run the same sweep command again to continue it") from None
     finally:
-        notes = write_outputs(optuna, study, sweep_dir)
+        if stopped:  # what the study holds so far, without hiding why it stopped (a read-only folder, say)
+            with contextlib.suppress(OSError, ValueError):
+                write_outputs(optuna, study, sweep_dir)
+    notes = write_outputs(optuna, study, sweep_dir)
     return summarize(optuna, study, sweep_dir, notes)
 
 
@@ -417,8 +453,8 @@ def _check_folder_study(sweep_dir: Path, name: str) -> None:
     saved = sweep_dir / "sweep.json"
     if saved.is_file():
         try:
-            held = json.loads(saved.read_text()).get("study")
-        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+            held = jsonfile.read_json(saved).get("study")
+        except (OSError, ValueError, AttributeError):  # ValueError: jsonfile.BadJSON
             raise ConfigError(f"{saved} is unreadable; it names the folder's study: restore it, or delete it "
                               f"if this folder holds no other study's trials") from None
         if held != name:

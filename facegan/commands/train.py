@@ -7,12 +7,12 @@ and unknown flags are rejected. `--data` takes a dataset name or a folder of ima
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import MISSING, fields
 from pathlib import Path
 
 from ..config import DATASETS, GROUPS, IMAGE_EXTENSIONS, PRESETS, RENAMED_KEYS, TrainConfig, preset, upgrade_keys
 from ..errors import ConfigError
+from ..utils import jsonfile
 from .argtypes import DefaultsFormatter
 
 _TYPES = {"int": int, "float": float, "str": str}
@@ -120,14 +120,30 @@ def resumed_config(overrides: dict) -> TrainConfig:
     if not saved.is_file():
         raise ConfigError(f"--resume: {saved} not found; pass --out with the folder of the run to continue")
     try:
-        base = json.loads(saved.read_text())
+        base = jsonfile.read_json(saved)
         if not isinstance(base, dict):
             raise ConfigError(f"it holds a JSON {type(base).__name__}, not an object of config fields")
-        TrainConfig.from_dict({**upgrade_keys(base), "out": str(run_dir)})  # the file alone must be valid
+        before = TrainConfig.from_dict({**upgrade_keys(base), "out": str(run_dir)})  # the file alone must be valid
     except (OSError, UnicodeDecodeError, ValueError) as e:  # ValueError: bad JSON, ConfigError
         raise ConfigError(f"--resume: {saved} is not a usable run config ({e}); restore it (the run's "
                           f"checkpoints/latest.pt holds its config) or start a new run with another --out") from None
-    return TrainConfig.from_dict({**upgrade_keys(base), **overrides, "out": str(run_dir)})
+    return TrainConfig.from_dict({**upgrade_keys(base), **grown_over(before, overrides), "out": str(run_dir)})
+
+
+def grown_over(before: TrainConfig, overrides: dict) -> dict:
+    """A growing run resumed to more epochs keeps the epochs its growth spans (grow_epochs),
+    so the extra epochs train at full size instead of stretching the growth (which would
+    shrink the samples); that span cannot change mid-run."""
+    if not before.grow_from:
+        return overrides
+    span = before.grow_epochs or before.epochs
+    asked = overrides.get("grow_epochs")
+    if asked is not None and asked != span:
+        raise ConfigError(f"--grow-epochs {asked}: this run grows over {span} epochs, which a resume cannot "
+                          f"change; drop --grow-epochs (more --epochs train at full size)")
+    if overrides.get("epochs", before.epochs) > before.epochs:
+        return {**overrides, "grow_epochs": span}
+    return overrides
 
 
 def beside_earlier_runs(cfg: TrainConfig, args: argparse.Namespace) -> TrainConfig:

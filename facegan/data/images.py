@@ -174,9 +174,8 @@ def cached_image_array(folder: str | Path, image_size: int, cache_dir: str | Pat
     """
     folder = Path(folder).resolve()
     files = find_images(folder)
-    stem = f"{folder.name}-{hashlib.sha1(str(folder).encode()).hexdigest()[:8]}-{image_size}px"
+    stem, path = _cache_names(folder, files, image_size, cache_dir)
     cache_dir = Path(cache_dir)
-    path = cache_dir / f"{stem}-{folder_fingerprint(files, folder, image_size)}.npy"
     if path.exists():
         cached = _read_cache(path, image_size, len(files))
         if cached is not None:
@@ -189,6 +188,19 @@ def cached_image_array(folder: str | Path, image_size: int, cache_dir: str | Pat
         raise DataError(f"cache {path} could not be read back after writing it; check the disk "
                         f"holding --cache-dir {cache_dir} (or pass another --cache-dir)")
     return cached
+
+
+def cache_path(folder: str | Path, image_size: int, cache_dir: str | Path) -> Path:
+    """Where `cached_image_array` keeps the folder's images as they are now (a benchmark
+    writes a large synthetic cache there instead of decoding as many files)."""
+    folder = Path(folder).resolve()
+    return _cache_names(folder, find_images(folder), image_size, cache_dir)[1]
+
+
+def _cache_names(folder: Path, files: list[Path], image_size: int, cache_dir: str | Path) -> tuple[str, Path]:
+    """The stem every cache of this folder at this size shares, and the path of the current one."""
+    stem = f"{folder.name}-{hashlib.sha1(str(folder).encode()).hexdigest()[:8]}-{image_size}px"
+    return stem, Path(cache_dir) / f"{stem}-{folder_fingerprint(files, folder, image_size)}.npy"
 
 
 def _read_cache(path: Path, image_size: int, n_files: int) -> np.ndarray | None:
@@ -229,6 +241,9 @@ class FaceBatches:
     Each epoch's order and flips come from a generator seeded by (seed, epoch), so a
     resumed run sees exactly the batches an uninterrupted one would. On a GPU the whole
     uint8 array is copied there once and batches are cut, flipped and scaled on the device.
+    On the CPU each batch is gathered from the array as given, so a memory-mapped cache is
+    never copied whole: torchrun's processes share its pages in the OS's page cache, and
+    each one's own memory holds only its batches.
     """
 
     def __init__(self, images: np.ndarray, batch_size: int, seed: int = 0, hflip: bool = True,
@@ -242,17 +257,18 @@ class FaceBatches:
                             f"{batch_size} x {world_size} process(es); lower --batch-size or add images")
         _check_epoch_images(epoch_images, len(images), batch_size * world_size, weights is not None)
         self.device = torch.device(device)
-        # A read-only memmap is copied into RAM once; an in-memory array is used as is.
-        self.images = torch.from_numpy(np.require(images, requirements=["C", "W"]))
-        if self.device.type == "cuda":
-            self.images = self.images.to(self.device)
+        if self.device.type == "cuda":  # uploaded once (a memmap via one copy in RAM, then freed)
+            self.images = torch.from_numpy(np.require(images, requirements=["C", "W"])).to(self.device)
+        else:  # a memmap stays one: a copy per process would cost N x H x W x 3 bytes each
+            self.images = images
+        self.home = self.device if self.device.type == "cuda" else torch.device("cpu")
         self.batch_size, self.seed, self.hflip = batch_size, seed, hflip
         self.rank, self.world_size = rank, world_size
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         # Balanced sampling: each epoch draws N images with replacement by these probabilities.
         self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
         # Class labels (conditional training) travel with their images through every shuffle.
-        self.labels = None if labels is None else torch.as_tensor(labels, dtype=torch.long).to(self.images.device)
+        self.labels = None if labels is None else torch.as_tensor(labels, dtype=torch.long).to(self.home)
         # A random subset of this many images per epoch (0: all), drawn anew each (seed, epoch).
         self.per_epoch = epoch_images or len(images)
 
@@ -269,17 +285,24 @@ class FaceBatches:
         """The same batches as `epoch`, each as (images, labels (B,) or None without labels)."""
         g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
         # Every rank draws the same permutation and takes its own interleaved shard of it.
-        order = self._order(g)[self.rank::self.world_size].to(self.images.device)
-        flips = (torch.rand(len(self.images), generator=g) < 0.5).to(self.images.device)
+        order = self._order(g)[self.rank::self.world_size].to(self.home)
+        flips = (torch.rand(len(self.images), generator=g) < 0.5).to(self.home)
         for b in range(start, len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            x = self.images[idx]  # (B, H, W, C) uint8: flipping bytes is 4x cheaper than floats
+            x = self._gather(idx)  # (B, H, W, C) uint8: flipping bytes is 4x cheaper than floats
             if self.hflip:
                 flip = flips[idx]
                 x[flip] = x[flip].flip(2)
             x = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2)  # a channels_last view
             x = x.float().mul_(1 / 127.5).sub_(1).contiguous(memory_format=self.memory_format)
             yield x, None if self.labels is None else self.labels[idx].to(self.device, non_blocking=True)
+
+    def _gather(self, idx: torch.Tensor) -> torch.Tensor:
+        """The batch's images, a new (B, H, W, C) uint8 tensor of their own (flipped in place next)."""
+        if isinstance(self.images, torch.Tensor):
+            return self.images[idx]
+        # numpy's fancy indexing reads only these rows of a memmap, into a new writable array
+        return torch.from_numpy(np.ascontiguousarray(self.images[idx.numpy()]))
 
     def _order(self, g: torch.Generator) -> torch.Tensor:
         """The epoch's image indices: a permutation (or its first per_epoch entries, a subset

@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..utils.atomic import atomic_open, make_folder
+from ..config import IMAGE_EXTENSIONS
+from ..errors import DataError
+from ..utils.atomic import atomic_open, atomic_write_text, make_folder
 
 FACE_ATTRIBUTES = (
     "skin_tone",   # float in [0, 1]: 0 = lightest, 1 = darkest on the skin ramp
@@ -617,27 +619,94 @@ def make_faces(n: int, size: int = 64, seed: int = 0,
     return images, _stack_attributes(attributes)
 
 
+ATTRIBUTES_NAME = "attributes.csv"
+# The files synth wrote into a folder, one name a line: only those may be rewritten or removed.
+MANIFEST_NAME = ".facegan-synth"
+MANIFEST_HEADER = "# written by `facegan synth`: it rewrites or removes only the files named below"
+
+
 def write_face_folder(out_dir: str | Path, n: int, size: int = 64, seed: int = 0) -> Path:
-    """Write n faces as 000000.png... plus attributes.csv, each file replaced atomically."""
+    """Write n faces as 000000.png... plus attributes.csv, each file replaced atomically.
+    A folder holding images (or an attributes.csv) that synth did not write is refused, untouched."""
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"synth {out_dir}: it is a file, not a folder; give a new or empty folder")
+    ours = _synth_files(out_dir) if out_dir.is_dir() else set()
     make_folder(out_dir)
     images, attributes = make_faces(n, size, seed)
-    _remove_stale_images(out_dir, n)
-    for index, image in enumerate(images):
+    names = [f"{index:06d}.png" for index in range(n)]
+    # Named before written, so a folder cut short by a kill is still known to be synth's own.
+    _write_manifest(out_dir, ours | {*names, ATTRIBUTES_NAME})
+    # A smaller rewrite must not leave old faces behind for folder loaders to pick up.
+    for name in sorted(ours - set(names) - {ATTRIBUTES_NAME}):
+        (out_dir / name).unlink(missing_ok=True)
+    for name, image in zip(names, images):
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, format="PNG")
-        with atomic_open(out_dir / f"{index:06d}.png", "wb") as f:
+        with atomic_open(out_dir / name, "wb") as f:
             f.write(buffer.getvalue())
-    with atomic_open(out_dir / "attributes.csv", "w") as f:
+    with atomic_open(out_dir / ATTRIBUTES_NAME, "w") as f:
         _write_attributes_csv(f, attributes, n)
+    _write_manifest(out_dir, {*names, ATTRIBUTES_NAME})
     return out_dir
 
 
-def _remove_stale_images(out_dir: Path, n: int):
-    # A smaller rewrite must not leave old faces behind for folder loaders to pick up.
-    for path in out_dir.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"):
-        if int(path.stem) >= n:
-            path.unlink()
+def _write_manifest(out_dir: Path, names: set[str]) -> None:
+    atomic_write_text(out_dir / MANIFEST_NAME, "\n".join([MANIFEST_HEADER, *sorted(names)]) + "\n")
+
+
+def _synth_files(out_dir: Path) -> set[str]:
+    """The files of out_dir synth may replace; refuses a folder with images it did not write."""
+    present = {p.name for p in out_dir.iterdir()
+               if p.name == ATTRIBUTES_NAME or p.suffix.lower() in IMAGE_EXTENSIONS}
+    ours = _manifest(out_dir)
+    if ours is None:
+        ours = _legacy_synth_files(out_dir, present)
+    foreign = sorted(present - ours)
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise DataError(f"synth {out_dir}: the folder holds files synth did not write ({foreign[0]}{more}); "
+                        f"they were left untouched: give a new or empty folder")
+    return ours
+
+
+def _manifest(out_dir: Path) -> set[str] | None:
+    path = out_dir / MANIFEST_NAME
+    if not path.is_file() or path.is_symlink():
+        return None
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not lines or lines[0] != MANIFEST_HEADER:
+        return None
+    return {line for line in lines[1:] if line and "/" not in line and line not in (".", "..")}
+
+
+def _legacy_synth_files(out_dir: Path, present: set[str]) -> set[str]:
+    """A folder from a synth without the manifest: its attributes.csv, in synth's columns, names
+    exactly the images there. Anything else is not recognised (an empty set)."""
+    if ATTRIBUTES_NAME not in present:
+        return set()
+    try:
+        with open(out_dir / ATTRIBUTES_NAME, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return set()
+    header = next(csv.reader(io.StringIO(_attributes_header())))
+    if not rows or rows[0] != header:
+        return set()
+    listed = {row[0] for row in rows[1:] if row}
+    images = present - {ATTRIBUTES_NAME}
+    return {*listed, ATTRIBUTES_NAME} if listed == images else set()
+
+
+def _attributes_header() -> str:
+    columns = ["file"]
+    for name in FACE_ATTRIBUTES:
+        suffixes = _ATTRIBUTE_COLUMNS.get(name)
+        columns += [f"{name}_{suffix}" for suffix in suffixes] if suffixes else [name]
+    return ",".join(columns)
 
 
 def _write_attributes_csv(f, attributes: dict[str, np.ndarray], n: int):

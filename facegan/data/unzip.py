@@ -217,7 +217,7 @@ def _zip_fingerprint(zip_path: Path) -> dict:
 def _read_marker(target: Path):
     try:
         return json.loads((target / MARKER_NAME).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deep to parse
         return None
 
 

@@ -257,19 +257,43 @@ def images_fingerprint(images: np.ndarray) -> str:
 
 
 def cached_features(images: np.ndarray, cache_dir: str | Path, progress: bool = False,
-                    device: str = "auto") -> np.ndarray:
-    """Inception features of a real image set, cached on disk by content and protocol."""
+                    device: str = "auto", log=print) -> np.ndarray:
+    """Inception features of a real image set, cached on disk by content and protocol.
+
+    A cache that is not the (N, 2048) finite float64 array it should be (truncated, empty,
+    overwritten) is said so through `log`, deleted and rebuilt."""
     from ..utils.atomic import atomic_open
 
     precision = "bf16" if features_in_bf16(str(resolve_device(device))) else "fp32"
     key = hashlib.sha1(f"{PROTOCOL}:{precision}:{images_fingerprint(images)}".encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"inception-{len(images)}-{key}.npy"
-    if path.is_file():
-        return np.load(path)
+    if path.exists():
+        cached = _read_feature_cache(path, len(images))
+        if cached is not None:
+            return cached
+        if path.is_dir():
+            raise MetricsError(f"feature cache {path} is a folder; move it away or pass another --cache-dir")
+        log(f"note: feature cache {path} was unreadable or of the wrong shape; rebuilding it")
+        path.unlink(missing_ok=True)
     feats = inception_features(images, progress=progress, device=device)
     with atomic_open(path, "wb") as f:
         np.save(f, feats)
     return feats
+
+
+def _read_feature_cache(path: Path, n: int) -> np.ndarray | None:
+    """The cached (n, 2048) finite float64 features, or None when the file is anything else.
+
+    Memory-mapped first, so the shape and dtype are checked before any data is read."""
+    try:
+        mapped = np.load(path, mmap_mode="r")
+        if (not isinstance(mapped, np.ndarray) or mapped.shape != (n, FEATURE_DIM)
+                or mapped.dtype != np.float64):
+            return None
+        feats = np.array(mapped)
+    except (ValueError, OSError, EOFError):  # empty, truncated, garbage, pickled objects, a folder
+        return None
+    return feats if np.isfinite(feats).all() else None
 
 
 def compare(real: np.ndarray, fake: np.ndarray, real_features: np.ndarray | None = None,
@@ -311,7 +335,7 @@ def real_subset(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 def evaluate_generator(G: torch.nn.Module, real_images: np.ndarray, n: int, z_size: int,
                        cache_dir: str | Path, seed: int = 0, device: str = "auto",
-                       progress: bool = False, reweight=None) -> dict:
+                       progress: bool = False, reweight=None, log=print) -> dict:
     """FID, KID and SWD of G's samples against n real images (their features cached).
 
     `reweight(real_images) -> weights` adds the FID to the real images resampled by those
@@ -319,6 +343,6 @@ def evaluate_generator(G: torch.nn.Module, real_images: np.ndarray, n: int, z_si
     device = str(resolve_device(device))
     real = real_subset(real_images, n, seed)
     fake = generated_images(G, len(real), z_size, seed + 1)
-    real_features = cached_features(real, cache_dir, progress=progress, device=device)
+    real_features = cached_features(real, cache_dir, progress=progress, device=device, log=log)
     return compare(real, fake, real_features, device=device, progress=progress,
                    kid_subset=min(1000, len(real)), real_weights=None if reweight is None else reweight(real))

@@ -38,9 +38,16 @@ def view_samples(epoch: int, samples: list[np.ndarray], nrows: int = 2, ncols: i
     return fig
 
 
+def rows_with(rows: list[dict], *keys: str) -> list[dict]:
+    """The rows that hold a number under each key: a hand-edited or damaged metrics.jsonl row
+    costs the plot that point, not the whole report."""
+    return [r for r in rows if all(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool)
+                                   for k in keys)]
+
+
 def plot_losses(rows: list[dict]) -> Figure:
     """D and G losses (and D's accuracy) against images seen."""
-    rows = [r for r in rows if "d_loss" in r]  # evaluation rows carry metrics, not losses
+    rows = rows_with(rows, "images", "d_loss")  # evaluation rows carry metrics, not losses
     fig = Figure(figsize=(9, 4.5))
     ax = fig.subplots()
     images = [r["images"] for r in rows]
@@ -51,7 +58,7 @@ def plot_losses(rows: list[dict]) -> Figure:
     ax.set_title("Training losses")
     ax.grid(alpha=0.3)
     acc_ax = ax.twinx()
-    acc_ax.plot(images, [r["d_acc"] for r in rows], color="grey", lw=0.8, alpha=0.6,
+    acc_ax.plot(images, [r.get("d_acc", np.nan) for r in rows], color="grey", lw=0.8, alpha=0.6,
                 label="D accuracy")
     acc_ax.set_ylim(0, 1.05)
     acc_ax.set_ylabel("D accuracy")
@@ -64,7 +71,7 @@ def plot_losses(rows: list[dict]) -> Figure:
 
 def plot_scores(rows: list[dict]) -> Figure:
     """FID (and KID) against images seen, from the evaluation rows of metrics.jsonl."""
-    rows = [r for r in rows if "fid" in r]
+    rows = rows_with(rows, "images", "fid")
     fig = Figure(figsize=(9, 4))
     ax = fig.subplots()
     images = [r["images"] for r in rows]
@@ -74,7 +81,7 @@ def plot_scores(rows: list[dict]) -> Figure:
     ax.set_title("Sample quality over training")
     ax.grid(alpha=0.3)
     kid_ax = ax.twinx()
-    kid_ax.plot(images, [r["kid"] for r in rows], "s--", color="grey", alpha=0.7, label="KID")
+    kid_ax.plot(images, [r.get("kid", np.nan) for r in rows], "s--", color="grey", alpha=0.7, label="KID")
     kid_ax.set_ylabel("KID")
     lines, labels = ax.get_legend_handles_labels()
     kid_lines, kid_labels = kid_ax.get_legend_handles_labels()

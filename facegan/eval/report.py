@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ..generate.sample import image_grid, load_train_samples, png_bytes
+from ..utils import jsonfile
 from ..utils.atomic import atomic_write_text
-from .plots import figure_png, plot_losses, plot_scores
+from .plots import figure_png, plot_losses, plot_scores, rows_with
 from .runlog import read_metrics
 
 MAX_EPOCH_GRIDS = 24  # a long run shows this many epochs, evenly spaced, the last always among them
@@ -45,14 +46,34 @@ def shown_epochs(n: int, limit: int = MAX_EPOCH_GRIDS) -> list[int]:
     return sorted({round(i * (n - 1) / (limit - 1)) for i in range(limit)})
 
 
-def render_report(run_dir: str | Path) -> str:
+def read_run_config(run_dir: Path) -> tuple[dict, str | None]:
+    """The run's config.json as a dict, or ({}, why) when it is not a JSON object: the report
+    still shows the run's losses, scores and samples, only without its config table."""
+    path = run_dir / "config.json"
+    try:
+        config = jsonfile.read_json(path)
+    except (OSError, jsonfile.BadJSON) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        return {}, f"{path} cannot be read ({why}); the report leaves out the config table"
+    if not isinstance(config, dict):
+        return {}, (f"{path} holds a JSON {type(config).__name__}, not an object of config fields; "
+                    f"the report leaves out the config table")
+    return config, None
+
+
+def render_report(run_dir: str | Path, log=lambda message: None) -> str:
+    """The page; a config.json that is not a JSON object is said through `log` and on the page."""
     run_dir = Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
+    config, config_problem = read_run_config(run_dir)
+    if config_problem:
+        log(config_problem)
+    name = config.get("name")
+    name = name if isinstance(name, str) else run_dir.name
     metrics = run_dir / "metrics.jsonl"
     rows = read_metrics(metrics) if metrics.exists() else []
     samples_path = run_dir / "train_samples.pkl"
     samples = load_train_samples(samples_path) if samples_path.exists() else []
-    parts = [f"<h1>facegan run: {html.escape(config.get('name', run_dir.name))}</h1>",
+    parts = [f"<h1>facegan run: {html.escape(name)}</h1>",
              f"<p class='sub'>{html.escape(str(run_dir.resolve()))} &middot; {_summary(rows, samples)}"
              f" &middot; written {time.strftime('%Y-%m-%d %H:%M')}</p>"]
     parts += [f"<div class='warn'>{html.escape(r['warning'])}</div>" for r in rows if "warning" in r]
@@ -65,21 +86,24 @@ def render_report(run_dir: str | Path) -> str:
         parts.append(_section("FID over time", _img(figure_png(plot_scores(rows)), "FID over time")))
     if samples:
         parts.append(_section("Samples by epoch (the same fixed z each epoch)", _epoch_grids(samples)))
-    parts.append(_section("Config", _config_table(config)))
+    if config_problem:
+        parts.append(_section("Config", f"<div class='warn'>{html.escape(config_problem)}</div>"))
+    else:
+        parts.append(_section("Config", _config_table(config)))
     return ("<!doctype html><html><head><meta charset='utf-8'>"
-            f"<title>facegan: {html.escape(config.get('name', ''))}</title><style>{STYLE}</style></head>"
+            f"<title>facegan: {html.escape(name)}</title><style>{STYLE}</style></head>"
             f"<body>{''.join(parts)}</body></html>\n")
 
 
-def write_report(run_dir: str | Path) -> Path:
+def write_report(run_dir: str | Path, log=lambda message: None) -> Path:
     out = Path(run_dir) / "report.html"
-    atomic_write_text(out, render_report(run_dir))
+    atomic_write_text(out, render_report(run_dir, log))
     return out
 
 
 def _summary(rows: list[dict], samples: list) -> str:
-    losses = [r for r in rows if "d_loss" in r]
-    scores = [r for r in rows if "fid" in r]
+    losses = rows_with(rows, "step", "images", "d_loss")
+    scores = rows_with(rows, "fid", "epoch")
     text = f"{len(samples)} epochs"
     if losses:
         text += f", {losses[-1]['step']} steps, {losses[-1]['images']:,} images seen"
@@ -108,6 +132,13 @@ def _epoch_grids(samples: list[np.ndarray]) -> str:
 
 
 def _config_table(config: dict) -> str:
-    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(json.dumps(v))}</td></tr>"
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_shown(v))}</td></tr>"
                    for k, v in config.items())
     return f"<table>{rows}</table>"
+
+
+def _shown(value) -> str:
+    try:
+        return json.dumps(value)
+    except (RecursionError, ValueError):  # nested about as deep as the parser allows
+        return "(nested too deeply to show)"

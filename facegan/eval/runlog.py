@@ -55,9 +55,15 @@ class RunLog:
 
 def read_metrics(path: Path | str) -> list[dict]:
     """The rows of a metrics.jsonl. A torn last line (the run was killed, or the disk filled,
-    mid-append) is left out; a bad line anywhere else is an error naming the file and line."""
+    mid-append) is left out; a bad line anywhere else (not JSON, nested too deep to parse, not
+    an object) is a one-line RunFolderError naming the file and line, as is a file that cannot be read."""
     path = Path(path)
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else "not UTF-8 text"
+        raise RunFolderError(f"{path} cannot be read ({why}); restore it, or delete it (losing the loss "
+                             f"history) and run again") from None
     lines = text.split("\n")
     rows = []
     for number, line in enumerate(lines, start=1):
@@ -65,22 +71,69 @@ def read_metrics(path: Path | str) -> list[dict]:
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, a number too long, or nested past the parser's depth
             row = None
         if isinstance(row, dict):
             rows.append(row)
         elif number == len(lines):  # the last line, with no newline after it: torn mid-write
             break
         else:
-            raise RunFolderError(f"{path}, line {number}, is not a metrics row; delete that line (or the "
-                                 f"file, losing the loss history) and run again")
+            raise _bad_row(path, number, "is not a metrics row")
     return rows
+
+
+def read_run_rows(path: Path | str) -> list[dict]:
+    """read_metrics, for a run that resumes from the rows: each row's step must be a count, and
+    an evaluation row's epoch a count and its fid a number; any other row is a one-line
+    RunFolderError naming the file and line (the run's order and best FID rest on them)."""
+    path = Path(path)
+    rows = read_metrics(path)
+    numbers = _line_numbers(path)
+    for index, row in enumerate(rows):
+        why = _row_problem(row)
+        if why:
+            raise _bad_row(path, numbers[index] if index < len(numbers) else index + 1, why)
+    return rows
+
+
+def _row_problem(row: dict) -> str | None:
+    if not _is_count(row.get("step")):
+        return f"has step {_shown(row.get('step'))}, not a count"
+    if "fid" in row:
+        if not _is_count(row.get("epoch")):
+            return f"has epoch {_shown(row.get('epoch'))}, not a count"
+        fid = row["fid"]
+        if isinstance(fid, bool) or not isinstance(fid, (int, float)) or fid != fid:
+            return f"has fid {_shown(fid)}, not a number"
+    return None
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _shown(value) -> str:
+    return "missing" if value is None else repr(value)[:40]
+
+
+def _line_numbers(path: Path) -> list[int]:
+    """The 1-based line numbers of the rows read_metrics returns, in order."""
+    numbers = []
+    for number, line in enumerate(path.read_text().split("\n"), start=1):
+        if line.strip():
+            numbers.append(number)
+    return numbers
+
+
+def _bad_row(path: Path, number: int, why: str) -> RunFolderError:
+    return RunFolderError(f"{path}, line {number}, {why}; delete that line (or the file, losing the loss "
+                          f"history) and run again")
 
 
 def truncate_metrics(path: Path, step: int) -> None:
     """Keep only whole rows up to `step`: a resumed run's log has no duplicates and no torn line."""
     if path.exists():
-        rows = [row for row in read_metrics(path) if row["step"] <= step]
+        rows = [row for row in read_run_rows(path) if row["step"] <= step]
         atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
 
 

@@ -22,6 +22,7 @@ from ..checkpoint import CheckpointError, load_checkpoint, load_weights
 from ..config import TrainConfig
 from ..errors import ConfigError
 from ..nets.models import Generator, build_generator
+from ..utils import jsonfile
 from ..utils.atomic import atomic_write_bytes, atomic_write_text
 
 FORMAT = "facegan-generator-v1"
@@ -122,9 +123,9 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Gener
     if "facegan_config" not in meta:
         raise CheckpointError(f"{path} has no facegan_config in its metadata; {fix}")
     try:
-        saved = json.loads(meta["facegan_config"])
-    except ValueError:
-        raise CheckpointError(f"{path}: its facegan_config metadata is not valid JSON; {fix}") from None
+        saved = jsonfile.loads(meta["facegan_config"])
+    except jsonfile.BadJSON as e:
+        raise CheckpointError(f"{path}: its facegan_config metadata is {e}; {fix}") from None
     G = build_generator(config_from(saved, path))
     load_weights(G, tensors, path, "generator weights", fix)
     return G.to(device).eval()

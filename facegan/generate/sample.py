@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import pickle
 from pathlib import Path
 
@@ -161,8 +162,56 @@ def save_train_samples(path: Path | str, samples: list[np.ndarray]) -> None:
     atomic_write_bytes(path, pickle.dumps([np.asarray(s, np.uint8) for s in samples], protocol=4))
 
 
+class _NdarrayClass:
+    """Stands for numpy.ndarray in a pickle: usable only as _reconstruct's subtype, never called,
+    since ndarray(shape) would allocate whatever shape the file asks for."""
+
+    def __init__(self, *args, **kwargs):
+        raise pickle.UnpicklingError("refusing to call numpy.ndarray directly (numpy never pickles that way)")
+
+
+class _BoundedArray(np.ndarray):
+    """An array being unpickled: its state is checked before numpy allocates anything for it."""
+
+    budget = 0  # bytes: an array's data must be in the file, so no array holds more than its size
+
+    def __setstate__(self, state):
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise pickle.UnpicklingError("an array state is not numpy's")
+        shape, dtype, rawdata = state[-4], state[-3], state[-1]
+        if not isinstance(dtype, np.dtype) or dtype.hasobject:
+            raise pickle.UnpicklingError("an array holds Python objects, not numbers")
+        nbytes = _checked_nbytes(shape, dtype, self.budget)
+        if not isinstance(rawdata, (bytes, bytearray)) or len(rawdata) != nbytes:
+            raise pickle.UnpicklingError(f"an array of shape {shape} does not carry its {nbytes} bytes")
+        super().__setstate__(state)
+
+
+def _checked_nbytes(shape, dtype: np.dtype, budget: int) -> int:
+    """shape x itemsize, refused when it is not a shape or exceeds `budget`, before any allocation."""
+    if not isinstance(shape, tuple) or len(shape) > 32 or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise pickle.UnpicklingError(f"an array shape {str(shape)[:80]} is not a tuple of sizes")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > budget:
+        raise pickle.UnpicklingError(f"an array of shape {shape} would need {nbytes:,} bytes, more than "
+                                     f"the {budget:,} bytes of the file")
+    return nbytes
+
+
+def _safe_dtype(spec) -> np.dtype:
+    try:
+        dtype = np.dtype(spec)
+    except (TypeError, ValueError):
+        raise pickle.UnpicklingError("an array dtype is not one numpy knows") from None
+    if dtype.hasobject:
+        raise pickle.UnpicklingError("an array holds Python objects, not numbers")
+    return dtype
+
+
 class _ArraysOnlyUnpickler(pickle.Unpickler):
-    """Unpickles numpy arrays and plain containers; refuses every other global."""
+    """Unpickles numpy arrays and plain containers; refuses every other global. Every allocation
+    an allowed constructor could make is bounded by the file's size before it is made."""
 
     ALLOWED = {
         ("numpy", "ndarray"), ("numpy", "dtype"),
@@ -171,23 +220,97 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
         ("builtins", "list"), ("builtins", "tuple"), ("builtins", "dict"),
     }
 
+    def __init__(self, file, budget: int):
+        super().__init__(file)
+        self.budget = budget
+
     def find_class(self, module: str, name: str):
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        if name == "ndarray":
+            return _NdarrayClass
+        if name == "_reconstruct":
+            return self._reconstruct
+        if name == "scalar":
+            real = super().find_class(module, name)
+            return lambda dtype, *data: self._scalar(real, dtype, *data)
+        return super().find_class(module, name)
+
+    def _reconstruct(self, subtype, shape, dtype):
+        if subtype is not _NdarrayClass:
+            raise pickle.UnpicklingError("_reconstruct is allowed for numpy.ndarray only")
+        dtype = _safe_dtype(dtype)
+        _checked_nbytes(shape, dtype, self.budget)
+        array = np.ndarray.__new__(_BoundedArray, shape, dtype)
+        array.budget = self.budget
+        return array
+
+    @staticmethod
+    def _scalar(scalar, dtype, *data):
+        if not isinstance(dtype, np.dtype) or dtype.hasobject or dtype.itemsize > 64 or len(data) > 1:
+            raise pickle.UnpicklingError("a numpy scalar is not a plain number")
+        return scalar(dtype, *data)
+
+
+class _CappedReader:
+    """A file whose read(n) never asks for more than the file holds: pickletools reads a counted
+    argument with read(n), and a crafted count would otherwise allocate n bytes first."""
+
+    def __init__(self, f, size: int):
+        self._f, self._size = f, size
+
+    def read(self, n: int = -1) -> bytes:
+        left = max(self._size - self._f.tell(), 0)
+        return self._f.read(left if n is None or n < 0 else min(n, left))
+
+    def readline(self) -> bytes:
+        return self._f.readline()
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+
+def _check_opcodes(f, size: int) -> None:
+    """Walks the pickle without building anything: every counted length (bytes, strings,
+    frames) must fit in what is left of the file, since the unpickler allocates a counted
+    argument before reading it."""
+    import pickletools
+
+    for op, arg, pos in pickletools.genops(_CappedReader(f, size)):
+        if op.name == "FRAME" and arg > size - pos - 9:  # genops does not read a frame's bytes
+            raise pickle.UnpicklingError(f"a frame of {arg:,} bytes is longer than the file")
 
 
 def load_train_samples(path: Path | str) -> list[np.ndarray]:
-    """Read train_samples.pkl safely; raises ValueError on anything but arrays in a list."""
+    """Read train_samples.pkl safely: a list of (n, H, W, 3) uint8 arrays, one per epoch.
+
+    Anything else (a folder, a corrupt or hostile pickle, arrays of another shape or type)
+    raises RunFolderError in one line; sizes are checked before anything is allocated."""
+    from ..errors import RunFolderError
+
     path = Path(path)
+    fix = "it may be corrupt or from elsewhere: move it away (training writes a new one as it goes)"
+    if path.is_dir():
+        raise RunFolderError(f"{path} is a folder, not facegan's train_samples.pkl; move it away")
     try:
         with open(path, "rb") as f:
-            samples = _ArraysOnlyUnpickler(f).load()
+            size = os.fstat(f.fileno()).st_size
+            _check_opcodes(f, size)
+            f.seek(0)
+            samples = _ArraysOnlyUnpickler(_CappedReader(f, size), budget=size).load()
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} does not exist; train a run first (training writes it as it goes)") from None
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as e:
-        raise ValueError(f"{path} is not a facegan train_samples.pkl ({e}); it may be corrupt "
-                         f"or from elsewhere") from None
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError, TypeError, KeyError,
+            IndexError, OverflowError, MemoryError, RecursionError) as e:
+        raise RunFolderError(f"{path} is not a facegan train_samples.pkl "
+                             f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else 'unreadable'}); "
+                             f"{fix}") from None
+    except OSError as e:
+        raise RunFolderError(f"cannot read {path} ({e.strerror or type(e).__name__}); check its permissions") from None
     if not isinstance(samples, list) or not all(isinstance(s, np.ndarray) for s in samples):
-        raise ValueError(f"{path} does not hold a list of arrays; it is not a facegan train_samples.pkl")
-    return samples
+        raise RunFolderError(f"{path} does not hold a list of arrays; {fix}")
+    for epoch, s in enumerate(samples):
+        if s.dtype != np.uint8 or s.ndim != 4 or s.shape[-1] != 3 or 0 in s.shape:
+            raise RunFolderError(f"{path}: epoch {epoch}'s samples are a {s.dtype} array of shape {s.shape}, not "
+                                 f"(n, H, W, 3) uint8 images; {fix}")
+    return [s.view(np.ndarray) for s in samples]

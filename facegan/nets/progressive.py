@@ -27,6 +27,10 @@ During a fade into resolution r (alpha from 0 to 1):
     G(z) = (1 - alpha) * upsample(toRGB_{r/2}(h)) + alpha * toRGB_r(block(h))    h: features at r/4
     D(x) = head((1 - alpha) * fromRGB_{r/2}(pool(x)) + alpha * block(fromRGB_r(x)))
 
+The first `grow_share` of `grow_epochs` epochs (0: of the run's `--epochs`) grows. A resume to
+more epochs keeps grow_epochs at the epochs the run started with (the CLI pins it), so growing
+ends at the same step and the extra epochs train at full size: the samples never shrink.
+
 The growth state (resolution, alpha) is a pure function of training progress (`Growth.at`),
 set on D, G and G_ema before every step (step.make_step), so a resumed run continues
 exactly, even mid-fade, with no checkpoint key of its own. It is not in the state_dicts: a
@@ -61,7 +65,11 @@ class Growth:
         if dist is not None and dist.enabled:
             raise ConfigError(f"grow_from={cfg.grow_from}: progressive growing leaves unused blocks without "
                               f"gradients, which DDP refuses; train in one process or drop --grow-from")
-        return cls(cfg.grow_from, cfg.image_size, cfg.grow_share)
+        # A run extended past the epochs it grows over (grow_epochs) keeps its schedule in steps:
+        # growing takes a smaller share of the longer run, and the extra epochs stay at full size.
+        span = cfg.grow_epochs or cfg.epochs
+        share = cfg.grow_share if span == cfg.epochs else cfg.grow_share * span / cfg.epochs
+        return cls(cfg.grow_from, cfg.image_size, share)
 
     @property
     def doublings(self) -> int:

@@ -6,6 +6,11 @@ group: NCCL when CUDA is available, gloo on CPU. Every rank builds the same netw
 DDP averages their gradients, each rank reads its own shard of every epoch, and only
 rank 0 writes checkpoints, samples, metrics and progress bars.
 
+On the CPU every rank trains from the same memory-mapped image cache, never a copy of its
+own: the OS holds the cache's pages once, in its page cache, for all ranks, so the memory
+of N ranks does not grow by N copies of the dataset (`bench/speed/shared_memory.py` measures it).
+On GPUs each rank uploads the images to its own device.
+
 The batch size is per rank, so the effective batch is `batch_size * world_size`. The
 learning rates are used as given (DCGAN is sensitive to them); when you change the
 effective batch, scale them yourself, e.g. linearly, and compare by FID.

@@ -31,7 +31,7 @@ from .evaluation import Evaluation
 from .resume import RunState, check_resumable, latest_checkpoint
 from .runfolder import RunFolder
 from .snapshots import Snapshots, weights_fingerprint
-from .step import GAN, make_optimizers, make_step, train_step
+from .step import GAN, check_memory, make_optimizers, make_step, train_step
 from .steplog import StepLog
 from .stopping import RunInterrupted, StopOnSignal, Stopping
 from .views import Views
@@ -64,6 +64,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=pri
     run. Checkpoints hold their state_dicts, so a resume needs the same nets passed again.
     """
     check_own_nets(cfg, D, G)
+    # A device this machine lacks, or a run that cannot fit in its memory, is one line before
+    # the run folder is made or anything is allocated (the estimate is of the config's nets).
+    device = accel.resolve_device(cfg.device)
+    if D is None and G is None:
+        check_memory(cfg, device)
     dist = Dist.from_env()
     try:
         with RunFolder(cfg.run_dir, resume=resume, overwrite=overwrite, main=dist.is_main):
@@ -96,6 +101,8 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
         snapshots.drop_best()
         views.write_reals(images)
     steplog.start(state)  # config.json, the metrics writer and the progress bar
+    if resume and _catch_up(state, dist, snapshots, evaluation, views, gan):  # what a kill cut short
+        return _close(state, steplog, views, evaluation, gan)  # --early-stop, on the evaluation redone
     step = make_step(cfg, gan, dist)
 
     with StopOnSignal() as stop:
@@ -142,6 +149,22 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
 # docs: end loop
 
 
+def _catch_up(state: RunState, dist: Dist, snapshots: Snapshots, evaluation: Evaluation, views: Views,
+              gan: GAN) -> bool:
+    """A resumed run first finishes the end of the epoch its checkpoint closed, as far as a kill
+    may have cut it short: its epoch_XXX.pt, its evaluation (on the checkpoint's weights), best.pt
+    and the views (rewritten at the run's end even when no epoch is left to train). True when
+    --early-stop then ends the run, as it would have without the kill."""
+    at_epoch_end = state.batch == 0 and state.epoch > 0
+    if dist.is_main:
+        views.stale = True
+        if at_epoch_end:
+            snapshots.keep_epoch(state.epoch)
+        evaluation.catch_up(gan.sampler, state, snapshots)
+    dist.barrier()
+    return at_epoch_end and evaluation.plateaued()
+
+
 def _close(state: RunState, steplog: StepLog, views: Views, evaluation: Evaluation, gan: GAN) -> dict:
     """Close the bar and the logs and bring the views up to date; the run's summary."""
     steplog.close()
@@ -173,6 +196,9 @@ def check_own_nets(cfg: TrainConfig, D: nn.Module | None, G: nn.Module | None) -
         if not isinstance(net, nn.Module) or not any(True for _ in net.parameters()):
             raise ConfigError(f"train(cfg, {name}=...): {name} must be a torch nn.Module with parameters, "
                               f"got {type(net).__name__}")
+        if not any(p.requires_grad for p in net.parameters()):  # Adam would have nothing to train
+            raise ConfigError(f"train(cfg, {name}=...): none of {name}'s parameters requires a gradient, so "
+                              f"training would leave it as it is; call {name}.requires_grad_(True)")
         device = next(net.parameters()).device
         mode = net.training
         try:
@@ -189,6 +215,10 @@ def check_own_nets(cfg: TrainConfig, D: nn.Module | None, G: nn.Module | None) -
         if shape != wanted:
             raise ConfigError(f"train(cfg, {name}=...): {name} maps input {given} to {shape}; like facegan's "
                               f"nets it must give {like} (image_size={S}, z_size={cfg.z_size})")
+        if out.dtype != torch.float32:  # the losses, G_ema and the samples all expect fp32
+            raise ConfigError(f"train(cfg, {name}=...): {name} returns {str(out.dtype).replace('torch.', '')}; "
+                              f"like facegan's nets it must return float32 (build it in float32, or end its "
+                              f"forward with .float())")
 
 
 def training_device(cfg: TrainConfig, dist: Dist) -> torch.device:

@@ -203,6 +203,10 @@ def check_resumable(saved: dict, cfg: TrainConfig) -> None:
     defaults = TrainConfig().to_dict()
     allowed = resumable_fields()
     changed = sorted(k for k in current if k not in allowed and saved.get(k, defaults[k]) != current[k])
+    span = (saved.get("grow_epochs") or saved.get("epochs"), current["grow_epochs"] or current["epochs"])
+    if saved.get("grow_from") and span[0] != span[1]:
+        raise CheckpointError(f"cannot resume: the run grows over its first {span[0]} epochs; keep them with "
+                              f"--grow-epochs {span[0]} (the extra epochs then train at full size)")
     if changed:
         diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
         raise CheckpointError(f"cannot resume: the checkpoint was trained with a different config "

@@ -62,6 +62,8 @@ def link_or_copy(source: Path, target: Path) -> None:
     except OSError:
         shutil.copyfile(source, partial)
     os.replace(partial, target)
+    # Renaming onto another link to the same file does nothing (POSIX), leaving the partial name
+    partial.unlink(missing_ok=True)
 
 
 def weights_fingerprint(*models: torch.nn.Module) -> str:

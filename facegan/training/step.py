@@ -221,3 +221,83 @@ def make_step(cfg: TrainConfig, gan: GAN, dist: Dist):
         gan.schedule.observe(stats)
         return stats
     return step
+
+
+# ---------------------------------------------------------------- will the run fit?
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """What a run needs, in bytes, from its config alone (`estimate_memory`)."""
+    params: int       # parameters of D and G
+    nets: int         # their weights, gradients and Adam's two moments, and G_ema's weights
+    activations: int  # one training step's layer outputs (or the fixed-z batch's, when larger)
+    images: int       # uint8 images held in RAM: the synthetic set and every epoch's fixed-z samples
+
+    @property
+    def on_device(self) -> int:
+        return self.nets + self.activations
+
+
+def estimate_memory(cfg: TrainConfig) -> MemoryEstimate:
+    """A simple, generous estimate, so that absurd sizes are refused before anything is allocated:
+
+        nets         4 bytes x parameters x 4 (weights, gradients, Adam's m and v), + G's again for G_ema
+        activations  4 bytes x every layer's output for one image, x batch_size x (G once, D three
+                     times: real, fake, and G's step), x 2 for backward; or n_fixed images through G
+        images       synthetic_n x S x S x 3 (data=synthetic) + n_fixed x S x S x 3 x epochs (the samples)
+
+    The nets are built on torch's meta device (shapes, no memory) and run once on one image there."""
+    with torch.device("meta"):
+        D, G = build_models(cfg)
+    p_d, p_g = (sum(p.numel() for p in net.parameters()) for net in (D, G))
+    per_image = {}
+    try:
+        z = torch.empty(1, cfg.z_size, device="meta")
+        labels = (torch.zeros(1, dtype=torch.long, device="meta"),) if getattr(G, "n_classes", 0) else ()
+        image = _count_outputs(G, per_image, "G", z, *labels)
+        _count_outputs(D, per_image, "D", image, *labels)
+    except (RuntimeError, NotImplementedError, TypeError, ValueError):  # a layer meta cannot run: weights only
+        per_image = {}
+    a_g, a_d = per_image.get("G", 0), per_image.get("D", 0)
+    activations = 4 * max(2 * cfg.batch_size * (a_g + 3 * a_d), cfg.n_fixed * a_g)
+    pixels = cfg.image_size ** 2 * 3
+    images = (cfg.synthetic_n * pixels if cfg.data == "synthetic" else 0) + cfg.n_fixed * pixels * cfg.epochs
+    nets = 4 * (4 * (p_d + p_g) + (p_g if cfg.ema_decay > 0 else 0))
+    return MemoryEstimate(p_d + p_g, nets, activations, images)
+
+
+def _count_outputs(net: nn.Module, counts: dict, key: str, *inputs) -> torch.Tensor:
+    """net(*inputs), adding the elements every leaf layer outputs to counts[key]."""
+    counts[key] = 0
+
+    def hook(module, args, output):
+        if isinstance(output, torch.Tensor):
+            counts[key] += output.numel()
+    hooks = [m.register_forward_hook(hook) for m in net.modules() if not any(m.children())]
+    try:
+        return net(*inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def check_memory(cfg: TrainConfig, device: torch.device) -> MemoryEstimate:
+    """Refuse, in one line with the estimate and the memory there is, a run that cannot fit:
+    nets and activations in the device's memory (RAM on the CPU), images in RAM."""
+    from ..errors import ConfigError
+
+    need = estimate_memory(cfg)
+    ram, held = accel.ram_bytes(), accel.device_memory_bytes(device)
+    on_cpu = device.type == "cpu"
+    checks = [(need.on_device + (need.images if on_cpu else 0), held, "RAM" if on_cpu else f"{device} memory")]
+    if not on_cpu:
+        checks.append((need.images, ram, "RAM"))
+    for bytes_needed, there, where in checks:
+        if there is not None and bytes_needed > there:
+            raise ConfigError(
+                f"this run needs about {accel.gib(bytes_needed)} of {where} ({need.params:,} parameters: "
+                f"{accel.gib(need.nets)} with gradients and Adam's state; activations: {accel.gib(need.activations)}; "
+                f"images: {accel.gib(need.images)}) but this "
+                f"machine has {accel.gib(there)}; use a smaller --conv-dim, --z-size, --batch-size, --image-size, "
+                f"--synthetic-n or --n-fixed")
+    return need

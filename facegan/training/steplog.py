@@ -65,7 +65,11 @@ class StepLog:
                      f"images a rank, {self.cfg.batch_size * self.dist.world_size} a step; learning rates as given")
         if resumed:
             self._say_resumed(state)
-        if self.dist.is_main and resumed:
+        if self.dist.is_main and resumed and not self.metrics.exists() and state.step:
+            # Only a record is lost: the checkpoint holds the run, so it trains on and the log restarts
+            self.log(f"note: {self.metrics} is missing: the rows before step {state.step} (losses and "
+                     f"evaluations) are lost; the log starts again from there")
+        elif self.dist.is_main and resumed:
             truncate_metrics(self.metrics, state.step)
         elif self.dist.is_main:
             self.metrics.unlink(missing_ok=True)

@@ -2,8 +2,9 @@
 
 samples/reals.png and each epoch's samples/epoch_XXX.png are written once. The views that
 hold every epoch so far (train_samples.pkl, losses.png, report.html) cost more to write as a
-run grows, so they are rewritten only now and then, and always at its end. Only rank 0
-calls these.
+run grows, so they are rewritten only now and then, and always at its end, a resumed run's
+included even with no epoch left to train (a kill may have cut the last write short). Only
+rank 0 calls these.
 """
 from __future__ import annotations
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import functools
+import os
 
 import torch
 from torch import nn
@@ -18,12 +19,32 @@ from ..errors import ConfigError
 
 
 def resolve_device(name: str) -> torch.device:
-    """`auto` as CUDA when there is a GPU, else the CPU; a device that is not here is refused."""
+    """`auto` as CUDA when there is a GPU, else the CPU; a device that is not here (a type this
+    torch build lacks, or a GPU index past the ones present) is refused in one line, before
+    anything is moved to it: torch would fail later, deep in a command, with a traceback."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={name} but CUDA is not available here; use --device cpu or auto")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"device={name!r} is not a device name; use --device auto, cpu, cuda or cuda:N") from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count:
+            raise ConfigError(f"device={name} but CUDA is not available here; use --device cpu or auto")
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"device={name} but this machine has {count} CUDA device(s), cuda:0 to "
+                              f"cuda:{count - 1}; use one of those, or --device auto")
+        return device
+    backend = getattr(torch.backends, device.type, None)  # mps; other types only through the library
+    available = getattr(backend, "is_available", None) or getattr(getattr(torch, device.type, None),
+                                                                   "is_available", None)
+    if available is None or not available() or device.index:
+        raise ConfigError(f"device={name} is not available in this torch build on this machine; "
+                          f"use --device cpu or auto")
+    return device
 
 
 def setup_backends(device: torch.device, fast: bool) -> None:
@@ -83,3 +104,30 @@ def maybe_compile(model: nn.Module, mode: str) -> nn.Module:
     if mode == "off":
         return model
     return torch.compile(model, mode=None if mode == "default" else mode)
+
+
+def ram_bytes() -> int | None:
+    """This machine's total RAM, or None where it cannot be read (then nothing is refused for it)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def device_memory_bytes(device: torch.device) -> int | None:
+    """What a run on `device` can hold: a CUDA device's own memory, else the machine's RAM."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device.index or 0).total_memory
+    return ram_bytes() if device.type == "cpu" else None
+
+
+def gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"

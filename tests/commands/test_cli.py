@@ -4,7 +4,7 @@ from dataclasses import fields
 import pytest
 
 from facegan.commands.cli import build_parser, main
-from facegan.config import TrainConfig
+from facegan.config import PRESETS, TrainConfig
 
 
 def test_help_lists_every_config_field(capsys):
@@ -149,3 +149,159 @@ def test_train_help_names_the_folder_form(capsys):
     flat = " ".join(capsys.readouterr().out.split())
     assert "--data NAME|DIR" in flat and "--data DIR, the same as --data folder --data-dir DIR" in flat
     assert "a dataset name wins over a folder of that name" in flat
+
+
+# ---------------------------------------------------------------- --preset with --name
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_takes_a_name(name):
+    cfg = _config(["--preset", name, "--name", "mine"])
+    assert cfg.name == "mine" and cfg.run_dir.name == "mine"
+
+
+def test_a_named_preset_run_trains_in_its_own_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--preset", "tiny", "--name", "mine", "--cache-dir", str(tmp_path / "c"),
+                 "--quiet"]) == 0
+    assert (tmp_path / "runs/mine/checkpoints/latest.pt").is_file()
+    assert json.loads((tmp_path / "runs/mine/config.json").read_text())["name"] == "mine"
+
+
+# ---------------------------------------------------------------- a device this machine lacks
+
+def _exit_code(argv) -> int:
+    try:
+        return main(argv)
+    except SystemExit as e:  # argparse's refusals
+        return e.code
+
+
+def _lacking(device: str) -> bool:
+    import torch
+
+    if device == "mps":
+        return not torch.backends.mps.is_available()
+    return torch.cuda.device_count() <= 7  # cuda:7
+
+
+@pytest.mark.parametrize("device", ["mps", "xpu", "cuda:7", "mps:1", "cuda:"])
+def test_a_device_this_machine_lacks_is_one_line_in_every_command_that_takes_one(device, tmp_path, capsys,
+                                                                                  monkeypatch):
+    if device in ("mps", "cuda:7") and not _lacking(device):
+        pytest.skip(f"this machine has {device}")
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    for argv in (["train", "--preset", "tiny", "--out", str(run), "--device", device],
+                 ["train", "--preset", "tiny", "--name", "r", "--device", device],
+                 ["evaluate", "--checkpoint", str(tmp_path / "c.pt"), "--data-dir", str(tmp_path), "--device", device]):
+        assert _exit_code(argv) in (1, 2), argv
+        err = capsys.readouterr().err
+        assert err.startswith("facegan: error:") and err.count("\n") == 1, err
+        assert "Traceback" not in err and ("device" in err or device in err), err
+    assert list(tmp_path.iterdir()) == []  # nothing written: no run folder
+
+
+@pytest.mark.parametrize("command", [["sample", "--checkpoint", "c.pt", "--out", "o"],
+                                     ["interpolate", "--checkpoint", "c.pt", "--seeds", "1,2", "--out", "o"],
+                                     ["export", "--checkpoint", "c.pt", "--out", "g.safetensors"],
+                                     ["serve", "--checkpoint", "c.pt"], ["audit", "--data-dir", "d"],
+                                     ["view", "run"], ["report", "run"]])
+def test_commands_without_a_device_option_refuse_one_in_one_line(command, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert _exit_code([*command, "--device", "mps"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("facegan: error:") and err.count("\n") == 1 and "--device" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- sizes that cannot fit
+
+GIB = 2**30
+
+
+@pytest.fixture
+def ram(monkeypatch):
+    """This machine's RAM as the estimates see it: 8 GiB, whatever the machine running the tests has."""
+    import facegan.utils.accel as accel
+
+    monkeypatch.setattr(accel, "ram_bytes", lambda: 8 * GIB)
+    return 8 * GIB
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--conv-dim", "4096"], "needs about"), (["--image-size", "128", "--conv-dim", "2048"], "needs about"),
+    (["--synthetic-n", "10000000"], "needs about"), (["--n-fixed", "10000", "--epochs", "1000"], "needs about"),
+    (["--batch-size", "65536"], "needs about"),
+    (["--z-size", "1000000000"], "z_size=1000000000: must lie in"),
+    (["--n-fixed", "1000000000"], "n_fixed=1000000000: must lie in"),
+    (["--synthetic-n", "1000000000"], "synthetic_n=1000000000: must lie in"),
+    (["--ema-norm-samples", "1000000000"], "ema_norm_samples=1000000000: must lie in"),
+    (["--conv-dim", "100000"], "conv_dim=100000: must lie in"),
+])
+def test_a_run_too_large_for_the_machine_is_one_line_before_anything_is_written(argv, said, ram, tmp_path,
+                                                                                  capsys):
+    assert main(["train", "--preset", "tiny", "--device", "cpu", "--out", str(tmp_path / "run"), *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("facegan: error:") and err.count("\n") == 1 and said in err and "Traceback" not in err
+    if said == "needs about":
+        assert "GiB" in err and "this machine has 8.0 GiB" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_preset_fits_a_small_machine():
+    from facegan.config import preset
+    from facegan.training.step import estimate_memory
+
+    for name in PRESETS:
+        need = estimate_memory(preset(name))
+        assert need.on_device + need.images < 8 * GIB, name
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    from facegan.config import preset
+    from facegan.training.loop import train
+
+    root = tmp_path_factory.mktemp("tiny")
+    cfg = preset("tiny", out=str(root / "run"), cache_dir=str(root / "cache"))
+    train(cfg, progress=False)
+    return cfg.run_dir / "checkpoints/latest.pt"
+
+
+@pytest.mark.parametrize("argv", [["sample", "--n", "100000", "--upscale", "16", "--out", "grid.png"],
+                                  ["interpolate", "--seeds", ",".join(map(str, range(300))), "--steps", "1000",
+                                   "--out", "walk"]])
+def test_images_too_large_for_the_machine_are_one_line_before_any_is_drawn(argv, tiny_checkpoint, ram, tmp_path,
+                                                                           capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main([argv[0], "--checkpoint", str(tiny_checkpoint), *argv[1:]]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("facegan: error:") and err.count("\n") == 1 and "Traceback" not in err
+    assert "GiB of memory but this machine has 8.0 GiB of RAM" in err
+    assert list(tmp_path.iterdir()) == []
+    # A sensible request still runs.
+    assert main(["sample", "--checkpoint", str(tiny_checkpoint), "--n", "4", "--out", "g.png"]) == 0
+
+
+def test_a_walk_through_too_many_seeds_is_refused_at_parse_time(capsys):
+    with pytest.raises(SystemExit):
+        main(["interpolate", "--checkpoint", "c.pt", "--seeds", ",".join(map(str, range(10_001))), "--out", "w"])
+    assert "at most 10000" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- Ctrl-C
+
+@pytest.mark.parametrize("has_checkpoint", [False, True])
+def test_an_interrupt_names_latest_pt_only_when_it_exists(has_checkpoint, tiny_checkpoint, tmp_path, capsys,
+                                                          monkeypatch):
+    import facegan.training.loop
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(facegan.training.loop, "train", interrupted)
+    run = tiny_checkpoint.parents[1] if has_checkpoint else tmp_path / "fresh"
+    flags = ["--resume"] if has_checkpoint else ["--preset", "tiny"]
+    assert main(["train", *flags, "--out", str(run), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("facegan: interrupted")
+    assert (str(run / "checkpoints/latest.pt") in err) == has_checkpoint

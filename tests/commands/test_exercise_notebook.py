@@ -141,6 +141,65 @@ def test_the_command_writes_the_exercise_and_never_the_solution(tmp_path, capsys
     assert "no ### BEGIN SOLUTION regions" in capsys.readouterr().err
 
 
+def one_line(capsys, *needles) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("facegan: error:") and "\n" not in err and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def test_an_existing_out_is_refused_and_force_replaces_it(tmp_path, monkeypatch, capsys):
+    # The README's command, run a second time, must not replace the learner's work.
+    monkeypatch.chdir(tmp_path)
+    readme = ["exercise", "--out", "my_face_generation.ipynb"]
+    assert main(readme) == 0
+    mine = tmp_path / "my_face_generation.ipynb"
+    mine.write_text('{"my": "work"}', encoding="utf-8")
+    before = mine.read_bytes()
+    capsys.readouterr()
+    assert main(readme) == 1
+    one_line(capsys, "my_face_generation.ipynb", "already exists", "--force")
+    assert mine.read_bytes() == before
+    assert main([*readme, "--force"]) == 0
+    assert json.loads(mine.read_text(encoding="utf-8")) == exercise_notebook(solution())[0]
+
+
+def test_force_never_overwrites_the_solution_notebook_even_through_a_symlink(tmp_path, capsys):
+    before = NOTEBOOK.read_bytes()
+    copy = tmp_path / "copy" / NOTEBOOK.name
+    copy.parent.mkdir()
+    copy.write_bytes(before)
+    (tmp_path / "link.ipynb").symlink_to(NOTEBOOK)
+    (tmp_path / "link-to-copy.ipynb").symlink_to(copy)
+    for target in (NOTEBOOK, tmp_path / "link.ipynb", tmp_path / "link-to-copy.ipynb", copy):
+        assert main(["exercise", "--out", str(target), "--force"]) == 1
+        one_line(capsys, "would overwrite the solution notebook")
+    assert NOTEBOOK.read_bytes() == before and copy.read_bytes() == before
+    assert (tmp_path / "link.ipynb").is_symlink() and (tmp_path / "link-to-copy.ipynb").is_symlink()
+
+
+@pytest.mark.parametrize("content, needle", [
+    ("{not json", "not a readable notebook"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"nbformat": 4, "cells": {"0": 1}}', "nbformat 4"),
+    ('[1, 2]', "nbformat 4"),
+    ('{"nbformat": 4, "cells": [3]}', "cell 0"),
+    ('{"nbformat": 4, "cells": [{"cell_type": "code", "source": [1, 2]}]}', "cell 0"),
+    ('{"nbformat": 4, "cells": [{"cell_type": "code", "source": "", "metadata": []}]}', "cell 0"),
+    ('{"nbformat": 4, "cells": [{"cell_type": "code", "source": "x", "metadata": {"a": '
+     + "[" * 5000 + "]" * 5000 + "}}]}", "nested too deeply"),
+], ids=["not-json", "deep-json", "cells-not-list", "not-object", "cell-not-object", "source-not-text",
+        "metadata-not-object", "deep-inside-a-cell"])
+def test_a_malformed_notebook_gets_one_line_and_nothing_is_written(tmp_path, capsys, content, needle):
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text(content, encoding="utf-8")
+    out = tmp_path / "out.ipynb"
+    assert main(["exercise", "--notebook", str(bad), "--out", str(out)]) == 1
+    one_line(capsys, str(bad), needle)
+    assert not out.exists() and bad.read_text(encoding="utf-8") == content
+
+
 def test_the_default_output_is_in_the_current_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # no notebook here: it is found at the root of the repository
     assert main(["exercise"]) == 0

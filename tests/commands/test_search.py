@@ -179,3 +179,114 @@ def test_without_optuna_the_sweep_says_how_to_install_it(tmp_path, capsys, monke
     assert main(sweep_args(tmp_path)) == 1
     err = capsys.readouterr().err.strip()
     assert "pip install 'facegan[sweep]'" in err and "\n" not in err
+
+
+# ---------------------------------------------------------------- a read-only or immutable study database
+
+def snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def read_only_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("facegan: error: ") and "Traceback" not in err, err
+    assert "it is read-only" in err and "nothing was lost" in err and "run the same command again" in err, err
+    return err
+
+
+@pytest.fixture
+def one_trial_sweep(tmp_path, quick_fid, capsys):
+    assert main(sweep_args(tmp_path, "--pruner", "none", epochs=1, trials=1)) == 0
+    capsys.readouterr()
+    return tmp_path / "sweep"
+
+
+def test_a_read_only_study_database_is_one_line_and_left_as_it_was(tmp_path, one_trial_sweep, capsys):
+    """SQLite's own read-only mode: what a chmod 0o444 or chattr +i file gives a user who is not root."""
+    before = snapshot(one_trial_sweep)
+    url = f"sqlite:///file:{one_trial_sweep / 'study.db'}?mode=ro&uri=true"
+    assert main(sweep_args(tmp_path, "--pruner", "none", "--storage", url, epochs=1, trials=2)) == 1
+    err = read_only_error(capsys)
+    assert url in err and "attempt to write a readonly database" in err
+    after = snapshot(one_trial_sweep)
+    assert {k: v for k, v in after.items() if k.name != ".lock"} == {k: v for k, v in before.items()
+                                                                     if k.name != ".lock"}
+
+
+def _writes_refused(when=lambda: True):
+    """Every write SQLite is asked for fails as on a read-only file or folder, while `when()`;
+    returns the function that ends it."""
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    def refuse(conn, cursor, statement, parameters, context, executemany):
+        if when() and statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    event.listen(Engine, "before_cursor_execute", refuse)
+    return lambda: event.remove(Engine, "before_cursor_execute", refuse)
+
+
+def test_a_database_that_turns_read_only_mid_sweep_loses_nothing(tmp_path, quick_fid, monkeypatch, capsys):
+    """Trial 0 completes, then every write fails: one line; the study keeps trial 0, and the
+    same command, once the database is writable again, runs trial 1 only."""
+    done = []
+    real_after = search._after_trial
+    monkeypatch.setattr(search, "_after_trial", lambda *a: done.append(1) or real_after(*a))
+    stop_refusing = _writes_refused(when=lambda: bool(done))
+    try:
+        assert main(sweep_args(tmp_path, "--pruner", "none", epochs=1, trials=2)) == 1
+    finally:
+        stop_refusing()
+    read_only_error(capsys)
+    folder = tmp_path / "sweep"
+    assert [t.state.name for t in load(tmp_path).trials] == ["COMPLETE"]
+    trial_0 = snapshot(folder / "trial-000")
+    assert main(sweep_args(tmp_path, "--pruner", "none", epochs=1, trials=2)) == 0
+    assert [t.state.name for t in load(tmp_path).trials] == ["COMPLETE", "COMPLETE"]
+    assert snapshot(folder / "trial-000") == trial_0  # not trained again
+
+
+def test_a_read_only_sweep_folder_names_the_database_not_trials_csv(tmp_path, one_trial_sweep, monkeypatch, capsys):
+    """A read-only folder: SQLite cannot write its journal there, and trials.csv cannot be
+    replaced either; the line says why the sweep stopped (the database)."""
+    import errno
+
+    from facegan.utils.atomic import output_error
+
+    before = snapshot(one_trial_sweep)
+
+    def read_only_place(path, text):
+        raise output_error(path, PermissionError(errno.EACCES, "Permission denied"))
+
+    monkeypatch.setattr(search, "atomic_write_text", read_only_place)
+    stop_refusing = _writes_refused()
+    try:
+        assert main(sweep_args(tmp_path, "--pruner", "none", epochs=1, trials=2)) == 1
+    finally:
+        stop_refusing()
+    err = read_only_error(capsys)
+    assert str(one_trial_sweep / "study.db") in err and "trials.csv" not in err
+    assert snapshot(one_trial_sweep) == before
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
+                    reason="root writes through chmod 0o444 and 0o555: the tests above emulate them")
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_a_chmod_read_only_database_or_folder_is_one_line(tmp_path, one_trial_sweep, capsys, what):
+    import os
+
+    db = one_trial_sweep / "study.db"
+    target, mode = (db, 0o444) if what == "file" else (one_trial_sweep, 0o555)
+    before = snapshot(one_trial_sweep)
+    os.chmod(target, mode)
+    try:
+        assert main(sweep_args(tmp_path, "--pruner", "none", epochs=1, trials=2)) == 1
+    finally:
+        os.chmod(target, 0o644 if what == "file" else 0o755)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("facegan: error: "), err
+    kept = lambda snap: {k: v for k, v in snap.items() if k.name != ".lock"}  # noqa: E731
+    assert kept(snapshot(one_trial_sweep)) == kept(before)

@@ -192,6 +192,67 @@ def test_hflip_mirrors_about_half_the_images():
     assert 60 < flipped.sum() < 140
 
 
+def memmapped(tmp_path, images):
+    np.save(tmp_path / "cache.npy", images)
+    return np.load(tmp_path / "cache.npy", mmap_mode="r")
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["shuffled", "balanced-draw"])
+def test_cpu_batches_from_a_memmap_are_the_in_memory_arrays_bit_for_bit(tmp_path, weighted):
+    images = np.random.default_rng(0).integers(0, 256, (48, 8, 8, 3), dtype=np.uint8)
+    weights = np.linspace(1, 5, 48) / np.linspace(1, 5, 48).sum() if weighted else None
+    kwargs = dict(batch_size=4, seed=5, hflip=True, weights=weights, labels=np.arange(48) % 6, world_size=2)
+    mapped = memmapped(tmp_path, images)
+    for rank in (0, 1):
+        shared = FaceBatches(mapped, rank=rank, **kwargs)
+        own = FaceBatches(images.copy(), rank=rank, **kwargs)
+        for epoch in range(2):
+            for (x, y), (x2, y2) in zip(shared.labelled_epoch(epoch, start=1), own.labelled_epoch(epoch, start=1)):
+                assert torch.equal(x, x2) and torch.equal(y, y2)
+    assert np.array_equal(np.load(tmp_path / "cache.npy"), images)  # flips never wrote into the map
+
+
+def test_cpu_batches_read_the_memmap_without_copying_it_whole(tmp_path, monkeypatch):
+    import tracemalloc
+
+    images = np.random.default_rng(1).integers(0, 256, (400, 16, 16, 3), dtype=np.uint8)
+    mapped = memmapped(tmp_path, images)
+    full = mapped.nbytes
+
+    def refuse_whole(convert):
+        def guarded(a, *args, **kwargs):
+            assert not (hasattr(a, "shape") and a.shape and a.shape[0] == len(images)), "copied the whole set"
+            return convert(a, *args, **kwargs)
+        return guarded
+    for name in ("array", "require", "ascontiguousarray", "copy"):
+        monkeypatch.setattr(np, name, refuse_whole(getattr(np, name)))
+    monkeypatch.setattr(torch, "from_numpy", refuse_whole(torch.from_numpy))
+    tracemalloc.start()  # numpy reports its allocations to tracemalloc
+    try:
+        batches = FaceBatches(mapped, batch_size=8, seed=2, hflip=True)
+        assert isinstance(batches.images, np.memmap) and np.shares_memory(batches.images, mapped)
+        n = sum(len(x) for x in batches.epoch(0))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert n == len(images)
+    assert peak < full / 4, (peak, full)  # a few batches' worth, not the 300 KB set
+
+
+def test_a_cpu_run_trains_from_the_cached_folders_memmap(tmp_path):
+    from facegan.config import TrainConfig
+    from facegan.data.images import training_batches, training_images
+    from facegan.training.distributed import Dist
+
+    write_images(tmp_path / "faces", 12, size=(32, 32))
+    cfg = TrainConfig(data="folder", data_dir=str(tmp_path / "faces"), cache_dir=str(tmp_path / "cache"),
+                      image_size=32, batch_size=4)
+    images = training_images(cfg, progress=False, log=lambda *a: None)
+    batches = training_batches(cfg, images, torch.device("cpu"), Dist(), log=lambda *a: None)
+    assert isinstance(batches.images, np.memmap) and batches.images.filename == images.filename
+    assert len(list(batches.epoch(0))) == 3
+
+
 def test_batch_larger_than_dataset_is_refused():
     with pytest.raises(DataError, match="batch_size=8"):
         FaceBatches(np.zeros((5, 4, 4, 3), np.uint8), batch_size=8)

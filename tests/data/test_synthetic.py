@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facegan.data.synthetic import FACE_ATTRIBUTES, draw_face, make_faces, write_face_folder
+from facegan.data.synthetic import (
+    FACE_ATTRIBUTES,
+    MANIFEST_NAME,
+    draw_face,
+    make_faces,
+    write_face_folder,
+)
 
 
 @pytest.fixture(scope="module")
@@ -179,10 +185,72 @@ def test_write_face_folder_writes_readable_pngs_and_attributes(tmp_path):
         rows = list(csv.DictReader(f))
     assert [row["file"] for row in rows] == [p.name for p in pngs]
     assert np.allclose([float(row["skin_tone"]) for row in rows], attributes["skin_tone"])
-    assert not list(out.glob("*.tmp")) and not list(out.glob(".*"))
+    assert not list(out.glob("*.tmp")) and [p.name for p in out.glob(".*")] == [MANIFEST_NAME]
 
 
 def test_write_face_folder_rewrite_drops_stale_images(tmp_path):
     write_face_folder(tmp_path, n=5, size=16)
+    write_face_folder(tmp_path, n=3, size=16)
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["000000.png", "000001.png", "000002.png"]
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _users_faces(folder, n=5):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(folder / f"{i:06d}.png")
+    return _snapshot(folder)
+
+
+def test_synth_into_a_folder_of_the_users_images_is_refused_and_keeps_them(tmp_path, capsys):
+    from facegan.commands.cli import main
+    folder = tmp_path / "mine"
+    before = _users_faces(folder)
+    assert main(["synth", str(folder), "--n", "2", "--size", "16"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("facegan: error:") and "\n" not in err and "Traceback" not in err, err
+    assert "did not write" in err and "new or empty folder" in err and str(folder) in err
+    assert _snapshot(folder) == before  # all 5 byte for byte, nothing added
+
+
+@pytest.mark.parametrize("intruder", ["holiday.jpg", "000009.png", "attributes.csv"])
+def test_a_synth_folder_with_an_image_added_by_the_user_is_refused(tmp_path, intruder):
+    from facegan.errors import DataError
+    write_face_folder(tmp_path, n=3, size=16)
+    if intruder == "attributes.csv":  # no manifest, and an attributes.csv not naming every image
+        (tmp_path / MANIFEST_NAME).unlink()
+        (tmp_path / "000005.png").write_bytes(b"mine")
+    else:
+        (tmp_path / intruder).write_bytes(b"mine")
+    before = _snapshot(tmp_path)
+    with pytest.raises(DataError, match="did not write"):
+        write_face_folder(tmp_path, n=2, size=16)
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_folder_from_a_synth_without_the_manifest_is_still_rewritten(tmp_path):
+    write_face_folder(tmp_path, n=4, size=16)
+    (tmp_path / MANIFEST_NAME).unlink()  # as an older synth left it
+    write_face_folder(tmp_path, n=2, size=16, seed=3)
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["000000.png", "000001.png"]
+
+
+def test_a_synth_killed_mid_write_is_rewritten(tmp_path, monkeypatch):
+    from facegan.data import synthetic
+    write_face_folder(tmp_path, n=2, size=16)
+    real, calls = synthetic.atomic_open, []
+
+    def killed_on_the_third(path, mode="wb"):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(path, mode)
+    monkeypatch.setattr(synthetic, "atomic_open", killed_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        write_face_folder(tmp_path, n=5, size=16)
+    monkeypatch.setattr(synthetic, "atomic_open", real)
     write_face_folder(tmp_path, n=3, size=16)
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["000000.png", "000001.png", "000002.png"]

@@ -158,6 +158,59 @@ def test_real_features_are_cached_by_content(tmp_path, sets, feats, monkeypatch)
         metrics.cached_features(sets["b"], tmp_path, device="cpu")  # other content is not served from the cache
 
 
+def _corrupt_cache(kind: str, path, n: int) -> None:
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        full = path.read_bytes()
+        path.write_bytes(full[:len(full) // 2])
+    elif kind == "garbage":
+        path.write_bytes(b"\x93NUMPY not really" * 10)
+    elif kind == "wrong-shape":
+        np.save(path, np.zeros((n, 7)))
+    elif kind == "wrong-dtype":
+        np.save(path, np.zeros((n, 2048), np.float32))
+    elif kind == "huge-header":  # claims a shape of terabytes, holds a few bytes
+        header = {"descr": "<f8", "fortran_order": False, "shape": (n, 2048 * 10**8)}
+        with open(path, "wb") as f:
+            np.lib.format.write_array_header_1_0(f, header)
+            f.write(b"\0" * 64)
+    elif kind == "nan":
+        np.save(path, np.full((n, 2048), np.nan))
+
+
+@pytest.mark.parametrize("kind", ["empty", "truncated", "garbage", "wrong-shape", "wrong-dtype", "huge-header", "nan"])
+def test_a_bad_feature_cache_is_rebuilt_with_a_note(tmp_path, sets, kind, monkeypatch):
+    few = sets["a"][:4]
+    fake = np.arange(4 * 2048, dtype=np.float64).reshape(4, 2048)
+    monkeypatch.setattr(metrics, "inception_features", lambda *a, **k: fake.copy())
+    metrics.cached_features(few, tmp_path, device="cpu")
+    (path,) = tmp_path.glob("inception-*.npy")
+    _corrupt_cache(kind, path, len(few))
+    notes = []
+    rebuilt = metrics.cached_features(few, tmp_path, device="cpu", log=notes.append)
+    assert np.array_equal(rebuilt, fake)
+    assert len(notes) == 1 and "\n" not in notes[0] and str(path) in notes[0] and "rebuilding" in notes[0]
+    assert np.array_equal(np.load(path), fake)  # the rebuilt cache serves the next call
+    monkeypatch.setattr(metrics, "inception_features", lambda *a, **k: pytest.fail("recomputed"))
+    assert np.array_equal(metrics.cached_features(few, tmp_path, device="cpu", log=notes.append), fake)
+    assert len(notes) == 1
+
+
+def test_a_folder_in_place_of_the_feature_cache_is_one_line(tmp_path, sets, monkeypatch):
+    few = sets["a"][:4]
+    monkeypatch.setattr(metrics, "inception_features", lambda *a, **k: np.zeros((4, 2048)))
+    metrics.cached_features(few, tmp_path, device="cpu")
+    (path,) = tmp_path.glob("inception-*.npy")
+    path.unlink()
+    path.mkdir()
+    (path / "keep.txt").write_text("mine")
+    with pytest.raises(metrics.MetricsError) as e:
+        metrics.cached_features(few, tmp_path, device="cpu", log=lambda m: None)
+    assert "\n" not in str(e.value) and "is a folder" in str(e.value)
+    assert (path / "keep.txt").read_text() == "mine"
+
+
 def test_evaluate_command_prints_and_writes_json(tiny_cfg, tmp_path, capsys):
     import json
 

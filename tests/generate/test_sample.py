@@ -1,4 +1,5 @@
 """Using a trained generator: sample, interpolate, report, TensorBoard (issue 9)."""
+import pickle
 import re
 
 import numpy as np
@@ -229,3 +230,108 @@ def test_the_shipped_celeba_samples_view_straight_after_a_clone(tmp_path):
     out = tmp_path / "view.png"
     assert main(["view", str(shipped), "--out", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------- hostile train_samples.pkl, built opcode by opcode
+
+def _global(module: str, name: str) -> bytes:
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def _int(n: int) -> bytes:
+    data = n.to_bytes((n.bit_length() + 8) // 8, "little", signed=True)
+    return b"\x8a" + bytes([len(data)]) + data  # LONG1
+
+
+def _shape(*dims: int) -> bytes:
+    return b"(" + b"".join(_int(d) for d in dims) + b"t"  # MARK ... TUPLE
+
+
+def _bytes(data: bytes) -> bytes:
+    return b"B" + len(data).to_bytes(4, "little") + data  # BINBYTES
+
+
+def _in_a_list(item: bytes) -> bytes:
+    return b"\x80\x03]" + item + b"a."  # PROTO 3, EMPTY_LIST, item, APPEND, STOP
+
+
+_EMPTY_ARRAY = _global("numpy.core.multiarray", "_reconstruct") + b"(" + _global("numpy", "ndarray") \
+    + _shape(0) + _bytes(b"b") + b"tR"  # numpy's own first step: _reconstruct(ndarray, (0,), b'b')
+_UINT8 = _global("numpy", "dtype") + b"(X\x02\x00\x00\x00u1\x89\x88tR"  # dtype('u1', False, True)
+HUGE = 400 * 2**30  # 400 GiB
+
+HOSTILE_PICKLES = {
+    "reconstruct-huge-shape": _in_a_list(_global("numpy.core.multiarray", "_reconstruct") + b"("
+                                         + _global("numpy", "ndarray") + _shape(HUGE) + _bytes(b"b") + b"tR"),
+    "setstate-huge-shape": _in_a_list(_EMPTY_ARRAY + b"(" + _int(1) + _shape(HUGE // 3, 1, 1, 3) + _UINT8
+                                      + b"\x89" + _bytes(b"abc") + b"tb"),  # BUILD with (1, shape, dtype, False, data)
+    "bytes-huge-length": b"\x80\x04]\x8e" + HUGE.to_bytes(8, "little") + b"abc",  # BINBYTES8 of 400 GiB
+    "frame-huge-length": b"\x80\x04\x95" + HUGE.to_bytes(8, "little") + b"]." ,  # FRAME of 400 GiB
+    "ndarray-called": _in_a_list(_global("numpy", "ndarray") + b"(" + _shape(HUGE) + b"tR"),
+    "huge-void-dtype": _in_a_list(_global("numpy.core.multiarray", "_reconstruct") + b"(" + _global("numpy", "ndarray")
+                                  + _shape(2**20) + b"X\x0b\x00\x00\x00V2000000000tR"),
+    "object-array": pickle.dumps([np.array([1, None], dtype=object)], protocol=3),
+    "empty-array": pickle.dumps([np.zeros((0, 8, 8, 3), np.uint8)], protocol=4),
+    "0-d-array": pickle.dumps([np.array(7, np.uint8)], protocol=4),
+    "2-d-array": pickle.dumps([np.zeros((8, 8), np.uint8)], protocol=4),
+    "float-array": pickle.dumps([np.zeros((2, 8, 8, 3), np.float32)], protocol=4),
+    "truncated": pickle.dumps([np.zeros((2, 8, 8, 3), np.uint8)], protocol=4)[:-40],
+    "empty-file": b"",
+    "not-a-list": pickle.dumps({"a": np.zeros((2, 8, 8, 3), np.uint8)}, protocol=4),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_PICKLES))
+def test_a_hostile_train_samples_pkl_is_refused_in_one_line_before_allocating(tmp_path, kind):
+    from facegan.errors import RunFolderError
+
+    path = tmp_path / "train_samples.pkl"
+    path.write_bytes(HOSTILE_PICKLES[kind])
+    with pytest.raises(RunFolderError) as e:
+        load_train_samples(path)
+    assert "\n" not in str(e.value) and str(path) in str(e.value)
+    assert path.read_bytes() == HOSTILE_PICKLES[kind]
+
+
+def test_the_hand_built_opcodes_make_what_numpy_makes(tmp_path):
+    """The crafted pickles above are refused for their sizes, not for being malformed: the
+    same opcodes with a sane shape and its bytes load."""
+    data = bytes(range(12))
+    good = _in_a_list(_EMPTY_ARRAY + b"(" + _int(1) + _shape(1, 2, 2, 3) + _UINT8 + b"\x89" + _bytes(data) + b"tb")
+    path = tmp_path / "train_samples.pkl"
+    path.write_bytes(good)
+    (loaded,) = load_train_samples(path)
+    assert type(loaded) is np.ndarray and np.array_equal(loaded, np.arange(12, dtype=np.uint8).reshape(1, 2, 2, 3))
+
+
+def test_the_samples_of_a_growing_run_load_whatever_their_sizes(tmp_path):
+    from facegan.generate.sample import save_train_samples
+
+    path = tmp_path / "train_samples.pkl"
+    epochs = [np.full((4, 8, 8, 3), 1, np.uint8), np.full((4, 16, 16, 3), 2, np.uint8)]
+    save_train_samples(path, epochs)
+    assert all(np.array_equal(a, b) for a, b in zip(load_train_samples(path), epochs))
+
+
+def _fake_run(tmp_path, pkl: bytes | None):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text('{"name": "run"}\n')
+    if pkl is None:
+        (run / "train_samples.pkl").mkdir()
+        (run / "train_samples.pkl/mine.txt").write_text("mine")
+    else:
+        (run / "train_samples.pkl").write_bytes(pkl)
+    return run
+
+
+@pytest.mark.parametrize("command", ["view", "report"])
+@pytest.mark.parametrize("kind", ["folder", "reconstruct-huge-shape", "bytes-huge-length", "object-array",
+                                  "empty-array", "0-d-array", "2-d-array"])
+def test_view_and_report_refuse_a_hostile_train_samples_pkl_in_one_line(tmp_path, capsys, command, kind):
+    run = _fake_run(tmp_path, None if kind == "folder" else HOSTILE_PICKLES[kind])
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert main([command, str(run)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("facegan: error: ") and "train_samples.pkl" in err, err
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # nothing written, nothing lost

@@ -252,3 +252,49 @@ def test_a_progressive_checkpoint_exports_and_samples_at_full_size(tiny_cfg, tmp
                  "--upscale", "1"]) == 0
     (face,) = (tmp_path / "one").iterdir()
     assert Image.open(face).size == (32, 32)
+
+
+# ---------------------------------------------------------------- extending a growing run
+
+def resolution(samples: np.ndarray, size: int = 32) -> int:
+    """The resolution a batch of (N, H, W, 3) samples was drawn at: the coarsest grid it is blocky on."""
+    x = torch.as_tensor(samples).permute(0, 3, 1, 2)
+    return min(size // cell for cell in (1, 2, 4) if blocky(x, cell))
+
+
+def test_a_growing_run_resumed_to_more_epochs_keeps_growing_on_its_own_schedule(tmp_path, capsys):
+    # 2 epochs of 4 steps growing over the whole run: epoch 1 ends at 16 px, epoch 2 fading 32 px in.
+    common = ["--preset", "tiny", "--grow-from", "8", "--grow-share", "1", "--ema-decay", "0.9",
+              "--cache-dir", str(tmp_path / "c"), "--quiet"]
+    run, planned = tmp_path / "run", tmp_path / "planned"
+    assert main(["train", *common, "--epochs", "2", "--out", str(run)]) == 0
+    assert main(["train", "--resume", "--epochs", "6", "--out", str(run), "--quiet"]) == 0
+    saved = load_checkpoint(run / "checkpoints/latest.pt")["config"]
+    assert (saved["epochs"], saved["grow_epochs"]) == (6, 2)  # pinned: the growth spans the first 2 epochs
+    sizes = [resolution(s) for s in load_train_samples(run / "train_samples.pkl")]
+    assert sizes == [16] + [32] * 5  # never back to 16 px: the extra epochs train at full size
+    # Extending equals a run planned that way from the start, bit for bit.
+    assert main(["train", *common, "--epochs", "6", "--grow-epochs", "2", "--out", str(planned)]) == 0
+    _, nets_run = states(run)
+    _, nets_planned = states(planned)
+    for key in nets_run:
+        assert all(torch.equal(nets_run[key][k], nets_planned[key][k]) for k in nets_run[key]), key
+    # A second extension keeps the same span; changing it mid-run is one line.
+    assert main(["train", "--resume", "--epochs", "7", "--out", str(run), "--quiet"]) == 0
+    assert load_checkpoint(run / "checkpoints/latest.pt")["config"]["grow_epochs"] == 2
+    capsys.readouterr()
+    assert main(["train", "--resume", "--epochs", "8", "--grow-epochs", "4", "--out", str(run), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "grows over 2 epochs" in err and "Traceback" not in err
+
+
+def test_an_unextended_growing_run_is_unchanged_by_grow_epochs(tiny_cfg, tmp_path):
+    grow = dict(epochs=2, grow_from=8, grow_share=1.0)
+    assert Growth.for_run(tiny_cfg(**grow)) == Growth.for_run(tiny_cfg(grow_epochs=2, **grow)) == Growth(8, 32, 1.0)
+    a = train(tiny_cfg(out=str(tmp_path / "a"), **grow), progress=False)
+    b = train(tiny_cfg(out=str(tmp_path / "b"), grow_epochs=2, **grow), progress=False)
+    assert a["weights_sha1"] == b["weights_sha1"]
+    with pytest.raises(ConfigError, match="^grow_from=8: grow_epochs=3 is more than epochs=2"):
+        tiny_cfg(grow_epochs=3, **grow)
+    with pytest.raises(ConfigError, match="^grow_epochs=2 .*add --grow-from"):
+        tiny_cfg(grow_epochs=2)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from facegan.checkpoint import CheckpointError, load_checkpoint
-from facegan.config import PRESETS, TrainConfig, preset
+from facegan.config import PRESETS, ConfigError, TrainConfig, preset
 from facegan.generate.sample import load_train_samples
 from facegan.nets.models import build_models
 from facegan.training import losses
@@ -537,3 +537,99 @@ def test_collapse_warnings_are_said_and_logged(tiny_cfg, monkeypatch):
     warnings = [r["warning"] for r in rows if "warning" in r]
     assert warnings and "winning" in warnings[0]
     assert any(line.startswith("warning: D is winning") for line in said)
+
+
+def test_a_resume_without_metrics_jsonl_says_so_and_starts_the_log_again(tiny_cfg, tmp_path):
+    straight = tiny_cfg(out=str(tmp_path / "straight"), epochs=2)
+    train(straight, progress=False)
+    cfg = tiny_cfg(epochs=1)
+    train(cfg, progress=False)
+    (cfg.run_dir / "metrics.jsonl").unlink()
+    said = []
+    summary = train(tiny_cfg(epochs=2), resume=True, progress=False, log=said.append)
+    assert summary["epochs"] == 2
+    notes = [line for line in said if "metrics.jsonl is missing" in line]
+    assert len(notes) == 1 and "\n" not in notes[0] and "before step 4" in notes[0]
+    rows = [json.loads(line) for line in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
+    whole = [json.loads(line) for line in (straight.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [row["step"] for row in whole if row["step"] > 4]
+    assert (cfg.run_dir / "report.html").is_file() and (cfg.run_dir / "losses.png").is_file()
+
+
+@pytest.mark.parametrize("line, why", [
+    ("not json", "is not a metrics row"),
+    ("[" * 100_000 + "]" * 100_000, "is not a metrics row"),  # deeper than the JSON parser goes
+    ("[1, 2]", "is not a metrics row"),
+    ('{"step": "4", "epoch": 1, "d_loss": 1.0}', "has step '4', not a count"),
+    ('{"epoch": 1, "d_loss": 1.0}', "has step missing, not a count"),
+    ('{"step": 4, "epoch": 1, "fid": "low"}', "has fid 'low', not a number"),
+    ('{"step": 4, "epoch": [1], "fid": 3.0}', "has epoch [1], not a count"),
+])
+def test_a_malformed_metrics_row_stops_a_resume_in_one_line_and_keeps_the_file(tiny_cfg, capsys, line, why):
+    from facegan.commands.cli import main
+
+    cfg = tiny_cfg()
+    train(cfg, progress=False)
+    metrics = cfg.run_dir / "metrics.jsonl"
+    lines = metrics.read_text().splitlines()
+    lines[1] = line
+    metrics.write_text("\n".join(lines) + "\n")
+    before = metrics.read_bytes()
+    capsys.readouterr()
+    assert main(["train", "--out", str(cfg.run_dir), "--resume", "--epochs", "2", "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("facegan: error:") and "\n" not in err and "Traceback" not in err, err[:400]
+    assert f"{metrics}, line 2, {why}" in err and "delete that line" in err
+    assert metrics.read_bytes() == before
+    assert load_checkpoint(cfg.run_dir / "checkpoints/latest.pt")["epoch"] == 1  # the run is as it was
+
+
+@pytest.mark.parametrize("damage", ["not utf-8", "a folder"])
+def test_an_unreadable_metrics_jsonl_stops_a_resume_in_one_line(tiny_cfg, capsys, damage):
+    from facegan.commands.cli import main
+
+    cfg = tiny_cfg()
+    train(cfg, progress=False)
+    metrics = cfg.run_dir / "metrics.jsonl"
+    if damage == "a folder":
+        metrics.unlink()
+        metrics.mkdir()
+    else:
+        metrics.write_bytes(b'{"step": 1, "epoch": 1}\n\xff\xfe\n')
+    capsys.readouterr()
+    assert main(["train", "--out", str(cfg.run_dir), "--resume", "--epochs", "2", "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("facegan: error:") and "\n" not in err and "Traceback" not in err, err[:400]
+    assert f"{metrics} cannot be read" in err
+    assert load_checkpoint(cfg.run_dir / "checkpoints/latest.pt")["epoch"] == 1
+
+
+class _Cast(torch.nn.Module):
+    """A net's output cast to another dtype: a learner's net that forgot its precision."""
+
+    def __init__(self, net, dtype):
+        super().__init__()
+        self.net, self.dtype = net, dtype
+
+    def forward(self, x):
+        return self.net(x).to(self.dtype)
+
+
+@pytest.mark.parametrize("damage", ["D float64", "G float64", "D int", "G frozen", "D frozen"])
+def test_own_nets_of_the_wrong_dtype_or_without_trainable_parameters_are_refused_before_writing(
+        tiny_cfg, damage):
+    cfg = tiny_cfg()
+    D, G = build_models(cfg)
+    name, fault = damage.split()
+    net = {"D": D, "G": G}[name]
+    if fault == "frozen":
+        net.requires_grad_(False)
+    else:
+        net = _Cast(net, torch.float64 if fault == "float64" else torch.int64)
+    nets = {"D": D, "G": G, name: net}
+    with pytest.raises(ConfigError) as refused:
+        train(cfg, progress=False, **nets)
+    message = str(refused.value)
+    assert message.startswith(f"train(cfg, {name}=...)") and "\n" not in message
+    assert ("requires a gradient" if fault == "frozen" else "float32") in message
+    assert not cfg.run_dir.exists()  # no config.json, no samples/

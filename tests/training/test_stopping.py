@@ -62,3 +62,26 @@ def test_a_fresh_run_in_the_same_folder_drops_the_old_best(tiny_cfg, scripted_fi
 def test_early_stop_without_evaluations_is_refused(tiny_cfg):
     with pytest.raises(ConfigError, match="add --eval-every"):
         tiny_cfg(early_stop=3)
+
+
+def test_early_stop_is_decided_on_an_evaluation_a_crash_cut_short(tiny_cfg, monkeypatch):
+    import json
+
+    fids = [50.0, 30.0, 40.0]
+
+    def crash_on_the_fourth(*args, **kwargs):
+        if not fids:
+            raise RuntimeError("killed mid-evaluation")  # after epoch 4's latest.pt, before its row
+        return {"fid": fids.pop(0), "kid": 0.0, "kid_std": 0.0, "swd": 0.0, "n": 8}
+    monkeypatch.setattr(metrics, "evaluate_generator", crash_on_the_fourth)
+    cfg = tiny_cfg(epochs=6, eval_every=1, early_stop=2)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(cfg, progress=False)
+    assert load_checkpoint(cfg.run_dir / "checkpoints/latest.pt")["epoch"] == 4
+    fids.append(35.0)  # epoch 4, evaluated by the resume: the second without a better FID
+    said = []
+    summary = train(cfg, resume=True, progress=False, log=said.append)
+    assert summary["epochs"] == 4 and summary["best"]["epoch"] == 2  # stopped as an unbroken run would
+    rows = [json.loads(line) for line in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows if "fid" in row] == [1, 2, 3, 4]
+    assert any(line.startswith("early stop:") for line in said)
