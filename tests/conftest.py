@@ -145,3 +145,17 @@ def server(course_zip):
     httpd.shutdown()
     httpd.server_close()
     thread.join()
+
+
+def one_line_error(capsys, *needles) -> str:
+    """The CLI's error on stderr: one `facegan: error:` line, no traceback, naming each needle."""
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("facegan: error:") and "\n" not in err and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def tiny(out, *extra) -> list[str]:
+    """`facegan train` arguments for a tiny run into `out`, its cache beside it."""
+    return ["train", "--preset", "tiny", "--out", str(out), "--cache-dir", str(out) + "-cache", "--quiet", *extra]

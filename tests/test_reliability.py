@@ -20,19 +20,7 @@ from facegan.commands.cli import main
 from facegan.errors import OutputError, RunFolderError
 from facegan.eval.runlog import RunLog, read_metrics
 from facegan.training.loop import train
-from tests.conftest import ROOT
-
-
-def one_line_error(capsys, *needles) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("facegan: error:") and "\n" not in err and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
-
-
-def tiny(out, *extra) -> list[str]:
-    return ["train", "--preset", "tiny", "--out", str(out), "--cache-dir", str(out) + "-cache", "--quiet", *extra]
+from tests.conftest import ROOT, one_line_error, tiny
 
 
 def metrics_rows(run):

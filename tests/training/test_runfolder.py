@@ -14,21 +14,9 @@ import pytest
 from facegan.commands.cli import main
 from facegan.errors import RunFolderError
 from facegan.training.runfolder import MARKER, RunFolder, is_facegan_run
-from tests.conftest import ROOT
+from tests.conftest import ROOT, one_line_error, tiny
 
 FIXTURE_RUN = Path(__file__).resolve().parents[1] / "fixtures" / "v0.1.0" / "run"
-
-
-def one_line_error(capsys, *needles) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("facegan: error:") and "\n" not in err and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
-
-
-def tiny(out, *extra) -> list[str]:
-    return ["train", "--preset", "tiny", "--out", str(out), "--cache-dir", str(out) + "-cache", "--quiet", *extra]
 
 
 def resume(out, *extra) -> list[str]:
