@@ -42,12 +42,15 @@ class EMA:
             ema_buffer.copy_(buffer)  # G's BatchNorm statistics, until measure_norms replaces them
 
     @torch.no_grad()
-    def measure_norms(self, z_size: int, samples: int, seed: int) -> None:
+    def measure_norms(self, z_size: int, samples: int, seed: int, should_stop=None) -> bool:
         """Set G_ema's BatchNorm statistics to the average over `samples` latents drawn from
-        `seed` (its own generator: the training's random streams are left alone)."""
+        `seed` (its own generator: the training's random streams are left alone). `should_stop()`
+        is asked between batches: when it says yes the statistics go back to what they were and
+        this returns False, so a signal is honoured within a batch however many samples there are."""
         norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         if not norms or samples <= 0:
-            return
+            return True
+        before = [{k: v.clone() for k, v in norm.state_dict().items()} for norm in norms]
         device = next(self.model.parameters()).device
         generator = torch.Generator().manual_seed(seed)
         momenta = [norm.momentum for norm in norms]
@@ -57,11 +60,16 @@ class EMA:
         self.model.train()
         try:
             for start in range(0, samples, NORM_BATCH):
+                if should_stop is not None and should_stop():
+                    for norm, state in zip(norms, before):
+                        norm.load_state_dict(state)
+                    return False
                 self.model(sample_z(min(NORM_BATCH, samples - start), z_size, generator, device))
         finally:
             for norm, momentum in zip(norms, momenta):
                 norm.momentum = momentum
             self.model.eval()
+        return True
 
     def state_dict(self) -> dict:
         return self.model.state_dict()

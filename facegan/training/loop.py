@@ -101,7 +101,7 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
         snapshots.drop_best()
         views.write_reals(images)
     steplog.start(state)  # config.json, the metrics writer and the progress bar
-    if resume and _catch_up(state, dist, snapshots, evaluation, views, gan):  # what a kill cut short
+    if resume and _catch_up(cfg, state, dist, snapshots, evaluation, views, gan, steplog):  # what a kill cut short
         return _close(state, steplog, views, evaluation, gan)  # --early-stop, on the evaluation redone
     step = make_step(cfg, gan, dist)
 
@@ -127,12 +127,17 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
                     log(stopping.budget_spent(state, snapshots.latest))
                     return {**_close(state, steplog, views, evaluation, gan), "budget_spent": True}
             state.end_epoch()
-            gan.measure_sampler_norms(cfg)  # G_ema's BatchNorm statistics, before it is sampled and saved
+            # G_ema's BatchNorm statistics, before it is sampled and saved. A signal during a long
+            # measurement (one process) saves the finished epoch; a resume draws its samples.
+            if not gan.measure_sampler_norms(cfg, should_stop=lambda: not dist.enabled and stop.signum is not None):
+                steplog.stop(state)
+                views.save_samples(state)
+                snapshots.save(state)
+                raise stopping.interrupted(stop.signum, state, snapshots.latest)
             steplog.flush(state)
             if dist.is_main:  # only rank 0 writes
                 # Draw the fixed-z samples
-                state.samples.append(generate(gan.sampler, state.fixed_z))
-                steplog.watch_samples(state, views.write_grid(state))
+                _draw_samples(state, gan, steplog, views)
                 # Save the snapshot
                 snapshots.save(state)
                 snapshots.keep_epoch(state.epoch)
@@ -149,8 +154,14 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
 # docs: end loop
 
 
-def _catch_up(state: RunState, dist: Dist, snapshots: Snapshots, evaluation: Evaluation, views: Views,
-              gan: GAN) -> bool:
+def _draw_samples(state: RunState, gan: GAN, steplog: StepLog, views: Views) -> None:
+    """The finished epoch's fixed-z samples: kept in the run state, drawn as a grid, watched for collapse."""
+    state.samples.append(generate(gan.sampler, state.fixed_z))
+    steplog.watch_samples(state, views.write_grid(state))
+
+
+def _catch_up(cfg: TrainConfig, state: RunState, dist: Dist, snapshots: Snapshots, evaluation: Evaluation,
+              views: Views, gan: GAN, steplog: StepLog) -> bool:
     """A resumed run first finishes the end of the epoch its checkpoint closed, as far as a kill
     may have cut it short: its epoch_XXX.pt, its evaluation (on the checkpoint's weights), best.pt
     and the views (rewritten at the run's end even when no epoch is left to train). True when
@@ -158,6 +169,10 @@ def _catch_up(state: RunState, dist: Dist, snapshots: Snapshots, evaluation: Eva
     at_epoch_end = state.batch == 0 and state.epoch > 0
     if dist.is_main:
         views.stale = True
+        if at_epoch_end and len(state.samples) == state.epoch - 1:  # a signal came before they were drawn
+            gan.measure_sampler_norms(cfg)
+            _draw_samples(state, gan, steplog, views)
+            snapshots.save(state)
         if at_epoch_end:
             snapshots.keep_epoch(state.epoch)
         evaluation.catch_up(gan.sampler, state, snapshots)

@@ -180,11 +180,14 @@ class GAN:
         """The generator samples and evaluations show: G_ema when EMA is on."""
         return self.ema.model if self.ema is not None else self.G
 
-    def measure_sampler_norms(self, cfg: TrainConfig) -> None:
+    def measure_sampler_norms(self, cfg: TrainConfig, should_stop=None) -> bool:
         """Before G_ema is sampled or saved: its BatchNorm statistics measured on its own
-        activations instead of copied from G (facegan/training/ema.py). Training never reads them."""
-        if self.ema is not None:
-            self.ema.measure_norms(cfg.z_size, cfg.ema_norm_samples, stream_seed(cfg.seed, "ema_norms"))
+        activations instead of copied from G (facegan/training/ema.py). Training never reads them.
+        False when `should_stop()` cut the measurement short (the statistics are then as before)."""
+        if self.ema is None:
+            return True
+        return self.ema.measure_norms(cfg.z_size, cfg.ema_norm_samples, stream_seed(cfg.seed, "ema_norms"),
+                                      should_stop)
 
     def parts(self) -> dict:
         """Each stateful part by its checkpoint key (see facegan/training/resume.py)."""

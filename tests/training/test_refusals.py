@@ -1,4 +1,5 @@
-"""The library's train() refuses, in one line and before the run folder exists, what the CLI refuses."""
+"""The library's train() refuses, in one line and before the run folder exists, what the CLI refuses;
+and a signal is honoured within a batch of G_ema's statistics, however many it measures."""
 import pytest
 
 from facegan.commands.cli import main
@@ -35,3 +36,39 @@ def test_a_deeply_nested_config_json_on_resume_is_one_line(tiny_cfg, capsys):
     err = capsys.readouterr().err
     assert "config.json" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert {p: p.read_bytes() for p in cfg.run_dir.rglob("*") if p.is_file()} == before
+
+
+def test_a_signal_while_g_emas_statistics_are_measured_stops_within_a_batch_and_resumes_exactly(
+        tiny_cfg, monkeypatch):
+    import pickle
+    import signal
+    from pathlib import Path
+
+    from facegan.training import ema
+    from facegan.training.stopping import RunInterrupted
+
+    options = dict(epochs=3, ema_decay=0.9, ema_norm_samples=64 * ema.NORM_BATCH)
+    whole = train(tiny_cfg(out=str(tiny_cfg().run_dir) + "-whole", **options), progress=False, log=lambda *a: None)
+
+    calls = {"n": 0, "after_signal": 0}
+    original = ema.sample_z
+
+    def signal_in_second_measurement(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 64 + 3:  # three batches into the end of epoch 2's measurement
+            signal.raise_signal(signal.SIGTERM)
+        elif calls["n"] > 64 + 3:
+            calls["after_signal"] += 1
+        return original(*args, **kwargs)
+
+    cfg = tiny_cfg(**options)
+    monkeypatch.setattr(ema, "sample_z", signal_in_second_measurement)
+    with pytest.raises(RunInterrupted):
+        train(cfg, progress=False, log=lambda *a: None)
+    assert calls["after_signal"] <= 1  # not the 61 batches left
+    monkeypatch.setattr(ema, "sample_z", original)
+    resumed = train(cfg, resume=True, progress=False, log=lambda *a: None)
+
+    assert resumed["weights_sha1"] == whole["weights_sha1"]
+    samples = (cfg.run_dir / "train_samples.pkl").read_bytes()
+    assert len(pickle.loads(samples)) == 3 and samples == (Path(whole["run_dir"]) / "train_samples.pkl").read_bytes()
