@@ -1,4 +1,4 @@
-"""Small helpers every layer uses: atomic file writes, progress bars, random streams, devices.
+"""Small helpers every layer uses: atomic file writes, bounded JSON reads, progress bars, random streams, devices.
 
 May import: facegan.errors only.
 """
