@@ -27,6 +27,7 @@ from facegan.commands.exercise_notebook import (
     stub_source,
 )
 from facegan.errors import ConfigError
+from tests.conftest import one_line_error
 from tests.test_notebook import NOTEBOOK, ROOT, TINY, with_parameters
 
 
@@ -141,14 +142,6 @@ def test_the_command_writes_the_exercise_and_never_the_solution(tmp_path, capsys
     assert "no ### BEGIN SOLUTION regions" in capsys.readouterr().err
 
 
-def one_line(capsys, *needles) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("facegan: error:") and "\n" not in err and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
-
-
 def test_an_existing_out_is_refused_and_force_replaces_it(tmp_path, monkeypatch, capsys):
     # The README's command, run a second time, must not replace the learner's work.
     monkeypatch.chdir(tmp_path)
@@ -159,7 +152,7 @@ def test_an_existing_out_is_refused_and_force_replaces_it(tmp_path, monkeypatch,
     before = mine.read_bytes()
     capsys.readouterr()
     assert main(readme) == 1
-    one_line(capsys, "my_face_generation.ipynb", "already exists", "--force")
+    one_line_error(capsys, "my_face_generation.ipynb", "already exists", "--force")
     assert mine.read_bytes() == before
     assert main([*readme, "--force"]) == 0
     assert json.loads(mine.read_text(encoding="utf-8")) == exercise_notebook(solution())[0]
@@ -174,7 +167,7 @@ def test_force_never_overwrites_the_solution_notebook_even_through_a_symlink(tmp
     (tmp_path / "link-to-copy.ipynb").symlink_to(copy)
     for target in (NOTEBOOK, tmp_path / "link.ipynb", tmp_path / "link-to-copy.ipynb", copy):
         assert main(["exercise", "--out", str(target), "--force"]) == 1
-        one_line(capsys, "would overwrite the solution notebook")
+        one_line_error(capsys, "would overwrite the solution notebook")
     assert NOTEBOOK.read_bytes() == before and copy.read_bytes() == before
     assert (tmp_path / "link.ipynb").is_symlink() and (tmp_path / "link-to-copy.ipynb").is_symlink()
 
@@ -196,7 +189,7 @@ def test_a_malformed_notebook_gets_one_line_and_nothing_is_written(tmp_path, cap
     bad.write_text(content, encoding="utf-8")
     out = tmp_path / "out.ipynb"
     assert main(["exercise", "--notebook", str(bad), "--out", str(out)]) == 1
-    one_line(capsys, str(bad), needle)
+    one_line_error(capsys, str(bad), needle)
     assert not out.exists() and bad.read_text(encoding="utf-8") == content
 
 
