@@ -159,3 +159,14 @@ def one_line_error(capsys, *needles) -> str:
 def tiny(out, *extra) -> list[str]:
     """`facegan train` arguments for a tiny run into `out`, its cache beside it."""
     return ["train", "--preset", "tiny", "--out", str(out), "--cache-dir", str(out) + "-cache", "--quiet", *extra]
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A tiny run's latest.pt, trained once per module (tiny_cfg is function-scoped)."""
+    from facegan.training.loop import train
+
+    root = tmp_path_factory.mktemp("tiny")
+    cfg = preset("tiny", out=str(root / "run"), cache_dir=str(root / "cache"))
+    train(cfg, progress=False)
+    return cfg.run_dir / "checkpoints/latest.pt"

@@ -257,17 +257,6 @@ def test_every_preset_fits_a_small_machine():
         assert need.on_device + need.images < 8 * GIB, name
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    from facegan.config import preset
-    from facegan.training.loop import train
-
-    root = tmp_path_factory.mktemp("tiny")
-    cfg = preset("tiny", out=str(root / "run"), cache_dir=str(root / "cache"))
-    train(cfg, progress=False)
-    return cfg.run_dir / "checkpoints/latest.pt"
-
-
 @pytest.mark.parametrize("argv", [["sample", "--n", "100000", "--upscale", "16", "--out", "grid.png"],
                                   ["interpolate", "--seeds", ",".join(map(str, range(300))), "--steps", "1000",
                                    "--out", "walk"]])

@@ -15,26 +15,15 @@ from PIL import Image
 
 from facegan.commands import explorer
 from facegan.commands.explorer import make_server, serve
-from facegan.config import preset
 from facegan.generate.export import load_generator
 from facegan.generate.sample import generate, latents_for_seeds
-from facegan.training.loop import train
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    # tiny_cfg is function-scoped; training once per module keeps the file fast
-    root = tmp_path_factory.mktemp("serve")
-    cfg = preset("tiny", out=str(root / "run"), cache_dir=str(root / "cache"))
-    train(cfg, progress=False)
-    return cfg.run_dir / "checkpoints/latest.pt"
-
-
-@pytest.fixture(scope="module")
-def G(checkpoint):
-    return load_generator(checkpoint)
+def G(tiny_checkpoint):
+    return load_generator(tiny_checkpoint)
 
 
 @pytest.fixture(scope="module")
@@ -171,12 +160,12 @@ def test_a_failing_generator_is_a_one_line_500(capsys):
     assert "secret internals" in capsys.readouterr().err  # the details go to the server's terminal
 
 
-def test_serve_prints_the_url_and_stops_cleanly_on_ctrl_c(checkpoint, monkeypatch, capsys):
+def test_serve_prints_the_url_and_stops_cleanly_on_ctrl_c(tiny_checkpoint, monkeypatch, capsys):
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(explorer.FaceServer, "serve_forever", interrupted)
-    serve(checkpoint, port=0)
+    serve(tiny_checkpoint, port=0)
     out = capsys.readouterr()
     assert "http://127.0.0.1:" in out.out and "stopped" in out.err
 
@@ -273,7 +262,7 @@ def test_page_shows_faces_and_walks_in_chromium(G, base_url, browser, tmp_path):
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 0
 
 
-def test_a_taken_port_is_one_line_naming_the_fix(checkpoint, capsys):
+def test_a_taken_port_is_one_line_naming_the_fix(tiny_checkpoint, capsys):
     import socket
 
     from facegan.commands.cli import main
@@ -281,6 +270,6 @@ def test_a_taken_port_is_one_line_naming_the_fix(checkpoint, capsys):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        assert main(["serve", "--checkpoint", str(checkpoint), "--port", str(port)]) == 1
+        assert main(["serve", "--checkpoint", str(tiny_checkpoint), "--port", str(port)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"127.0.0.1:{port}" in err and "--port" in err
