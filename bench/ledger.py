@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LEDGER = ROOT / "bench/results/ledger.json"
 RESULTS_DOC = ROOT / "docs/results.md"
 README = ROOT / "README.md"
+RECIPE_TABLE = ROOT / "facegan/training/recipe_fid.json"  # what --preset auto reads (facegan/training/autopreset.py)
 # A figure the README quotes carries the ledger's key right after it, so this module can rewrite it:
 #   39.2 ± 2.8 (3 seeds)<!-- ledger: recipes-30min-cpu2/cpu -->
 QUOTED = re.compile(r"(\d+\.\d)(?: ± (\d+\.\d))? \((\d+) seeds?\)<!-- ledger: ([^/]+?)/(.+?) -->")
@@ -282,6 +283,41 @@ def refresh_quotes(text: str, rows: list[dict]) -> str:
                       text)
 
 
+# ---------------------------------------------------------------------------------------------
+# facegan/training/recipe_fid.json
+
+# A row trained a preset as it is when its flags are the preset's alone; --ema-norm-samples 0 only
+# changes how G_ema's BatchNorm statistics were set for scoring, not the training.
+AS_IS = re.compile(r"--preset (\w+)(?: --ema-norm-samples 0)?")
+# Rows that fit AS_IS but are not a preset as it trains today, or count a run twice.
+NOT_AS_IS = {"recipes-63k-cpu2/quality, D's spectral weights at torch's init"}  # the code before a fix
+RESCORED = {"ema-norms"}  # checkpoints of other experiments' runs, scored again
+
+
+def recipe_curves(rows: list[dict]) -> dict:
+    """--preset auto's table: for each 64-px preset, its mean FID against images seen, one point
+    per experiment that trained it as it is (the mean over that experiment's seeds)."""
+    from facegan.config import PRESETS
+
+    curves: dict[str, list[dict]] = {}
+    for experiment, recipe in dict.fromkeys((r["experiment"], r["recipe"]) for r in rows):
+        group = [r for r in _group(rows, experiment, recipe)
+                 if r["fid"] is not None and r["images"] is not None and r["seed"] is not None]
+        if experiment in RESCORED or f"{experiment}/{recipe}" in NOT_AS_IS:
+            continue
+        match = AS_IS.fullmatch(group[0]["flags"]) if group else None
+        if not match or match.group(1) not in PRESETS or PRESETS[match.group(1)].get("image_size", 64) != 64:
+            continue
+        curves.setdefault(match.group(1), []).append(
+            {"images": round(statistics.mean(r["images"] for r in group)),
+             "fid": round(statistics.mean(r["fid"] for r in group), 1), "seeds": len(group),
+             "from": f"{experiment}/{recipe}"})
+    return {"about": "FID (n=2000) against images seen on the CelebA subset at 64 px, per preset; written by "
+                     "`python -m bench.ledger` from bench/results/ledger.json",
+            "image_size": 64,
+            "recipes": {name: sorted(points, key=lambda p: p["images"]) for name, points in sorted(curves.items())}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ledger", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/results.md is not the ledger's "
@@ -290,13 +326,15 @@ def main(argv: list[str] | None = None) -> int:
     for row in load():
         validate(row)
     rows = load()
-    wanted = {RESULTS_DOC: render_table(), README: refresh_quotes(README.read_text(), rows)}
+    wanted = {RESULTS_DOC: render_table(), README: refresh_quotes(README.read_text(), rows),
+              RECIPE_TABLE: json.dumps(recipe_curves(rows), indent=1) + "\n"}
     stale = [path for path, text in wanted.items() if not path.is_file() or path.read_text() != text]
     if args.check:
         for path in stale:
             print(f"{path.relative_to(ROOT)} is stale: run .venv/bin/python -m bench.ledger", file=sys.stderr)
         if not stale:
-            print(f"{RESULTS_DOC.relative_to(ROOT)} and the README's figures are up to date ({len(rows)} rows)")
+            print(f"{RESULTS_DOC.relative_to(ROOT)}, the README's figures and {RECIPE_TABLE.relative_to(ROOT)} are "
+                  f"up to date ({len(rows)} rows)")
         return 1 if stale else 0
     for path in stale:
         path.write_text(wanted[path])

@@ -25,7 +25,6 @@ import platform
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -162,38 +161,10 @@ def step_rate(images: np.ndarray, case: dict, steps: int, warmup: int, device: t
     make_step: EMA, augmentation, penalties as the config `case` says); `progress` pins the
     run's progress (0..1) the step sees, e.g. a progressive run's resolution; by default it advances."""
     from facegan.config import TrainConfig
-    from facegan.data.images import FaceBatches
-    from facegan.generate.sample import sample_z
-    from facegan.training.distributed import Dist
-    from facegan.training.step import GAN, make_step
-    from facegan.utils import accel
+    from facegan.training import rates
 
     cfg = TrainConfig(**case, compile=compile_mode, amp=amp)
-    accel.setup_backends(device, cfg.fast)
-    gan = GAN.build(cfg, device)
-    step = make_step(cfg, gan, Dist())
-    batches = FaceBatches(images, cfg.batch_size, device=device, channels_last=cfg.fast)
-    z_gen = torch.Generator(device=device).manual_seed(1)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    done, epoch, start, last = 0, 0, None, None
-    total = warmup + steps
-    while done < total:
-        for real in batches.epoch(epoch):
-            if done == warmup:
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                start = time.perf_counter()
-            z = sample_z(len(real) * cfg.g_steps, cfg.z_size, z_gen, device)  # a batch per G update, as train.py draws
-            last = step(real, None, z, done, done / total if progress is None else progress)
-            done += 1
-            if done == total:
-                break
-        epoch += 1
-    float(last["d_loss"])  # wait for the device to finish
-    seconds = time.perf_counter() - start
-    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else 0.0
-    return steps * cfg.batch_size / seconds, peak
+    return rates.step_rate(cfg, images, device, steps=steps, warmup=warmup, progress=progress)
 
 
 def config_rate(cfg, images: np.ndarray, steps: int, warmup: int, progress: float | None = None) -> float:

@@ -186,7 +186,8 @@ class TrainConfig:
 
     # docs: begin fields
     batch_size: int = opt(128, "images per step", OPTIMISATION, count(1, 2**20))
-    epochs: int = opt(5, "passes over the training set", OPTIMISATION, count(1, 1_000_000), resumable=True)
+    epochs: int = opt(5, "passes over the training set; 0: as many as the --minutes budget allows", OPTIMISATION,
+                      count(0, 1_000_000, "0 trains until --minutes is spent"), resumable=True)
     # docs: end fields
     lr_d: float = opt(2e-4, "discriminator Adam learning rate", OPTIMISATION, Range(0, low_open=True))
     lr_g: float = opt(2e-4, "generator Adam learning rate (differs from lr_d for TTUR)", OPTIMISATION,
@@ -316,6 +317,10 @@ def _check_type(name: str, kind: str, value) -> None:
     _check(kind != "float" or abs(value) <= sys.float_info.max, f"{name}={value}: must be a finite number")
 
 
+# Values of the options that need the run's length in steps (its progress from 0 to 1) that do not.
+_UNSCHEDULED = {"lr_decay": ("none",), "instance_noise": (0.0,), "schedule": ("fixed", "gated"), "grow_from": (0,)}
+
+
 def validate(cfg: TrainConfig) -> None:
     for f in fields(cfg):
         value, check = getattr(cfg, f.name), f.metadata["check"]
@@ -350,6 +355,12 @@ def validate(cfg: TrainConfig) -> None:
                                                  f"add --eval-every N")
     _check(not cfg.mbstd or cfg.arch == "resnet", "mbstd=True: the minibatch-std feature is in the resnet D; "
                                                   "add --arch resnet or drop --mbstd")
+    if not cfg.epochs:
+        _check(cfg.minutes > 0, "epochs=0 trains until the time budget is spent; give --minutes M (or --epochs N)")
+        for name, unscheduled in _UNSCHEDULED.items():
+            _check(getattr(cfg, name) in unscheduled, f"{name}={getattr(cfg, name)!r} is scheduled over the run's "
+                                                      f"length, which a time budget alone leaves open; give "
+                                                      f"--epochs N (or drop --{name.replace('_', '-')})")
     _check(not cfg.grow_epochs or cfg.grow_from, f"grow_epochs={cfg.grow_epochs} spans the growth schedule; "
                                                  f"add --grow-from or drop --grow-epochs")
     if cfg.grow_from:  # progressive growing (facegan/nets/progressive.py) grows the plain DCGAN nets

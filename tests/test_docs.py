@@ -10,6 +10,7 @@
 import argparse
 import contextlib
 import io
+import json
 import os
 import re
 import shlex
@@ -464,3 +465,11 @@ def test_docs_results_md_is_the_ledgers_rendering():
 
     assert (ROOT / "docs/results.md").read_text() == ledger.render_table(), \
         "docs/results.md is stale: run .venv/bin/python -m bench.ledger"
+
+
+def test_the_recipe_table_of_preset_auto_is_the_ledgers():
+    from bench import ledger
+
+    table = json.loads((ROOT / "facegan/training/recipe_fid.json").read_text())
+    assert table == ledger.recipe_curves(ledger.load()), "stale: run .venv/bin/python -m bench.ledger"
+    assert {"cpu", "quality"} <= set(table["recipes"])  # the CPU and the GPU recipe, at least

@@ -28,12 +28,19 @@ FLAG_HELP = {
 METAVARS = {"data": "NAME|DIR"}
 
 
+# What ended a run, as its summary says it.
+ENDINGS = {"budget": "the {cfg.minutes:g}-min time budget is spent", "epochs": "{cfg.epochs} epochs trained",
+           "early_stop": "--early-stop: no better FID in {cfg.early_stop} evaluations", "caller": "stopped early"}
+
+
 def add_train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a DCGAN; writes a run folder", formatter_class=DefaultsFormatter,
                        description="Train a DCGAN and write a run folder. The grouped options are "
                                    "TrainConfig's fields: --preset sets their defaults, a flag overrides it. "
                                    "Train on your own images with --data DIR.")
-    p.add_argument("--preset", choices=sorted(PRESETS), help="a named config to start from")
+    p.add_argument("--preset", choices=["auto", *sorted(PRESETS)],
+                   help="a named config to start from; auto (the default with --minutes): the recipe that "
+                        "measured best at the images the budget buys on this machine")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out (or runs/<name>) from checkpoints/latest.pt")
     p.add_argument("--overwrite", action="store_true",
@@ -49,12 +56,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     cfg = beside_earlier_runs(cfg, args)
     summary = train(cfg, resume=args.resume, progress=not args.quiet, overwrite=args.overwrite)
-    spent = " (the time budget is spent)" if summary.get("budget_spent") else ""
-    print(f"done{spent}: {summary['steps']} steps, {summary['images_seen']} images in {summary['seconds']} s")
+    print(f"done ({ENDINGS[summary['ended_by']].format(cfg=cfg)}): {summary['steps']} steps, "
+          f"{summary['images_seen']} images in {summary['seconds']} s")
     print(f"samples:   {summary['grid']}")
     print(f"loss plot: {summary['losses']}")
-    print(f"run folder: {summary['run_dir']} (resume with: python -m facegan train --out "
-          f"{summary['run_dir']} --resume --epochs N)")
+    more = "--minutes M" if summary["ended_by"] == "budget" else "--epochs N"
+    print(f"run folder: {summary['run_dir']} (train on with: python -m facegan train --out "
+          f"{summary['run_dir']} --resume {more})")
     return 0
 
 
@@ -107,6 +115,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         raise ConfigError("--resume continues the run in the folder and --overwrite replaces it; choose one")
     if args.resume:
         return resumed_config(overrides)
+    if overrides.get("minutes") and "epochs" not in overrides:  # a time budget alone: it, not epochs, ends the run
+        overrides["epochs"] = 0
+    if args.preset == "auto" or (args.preset is None and overrides.get("minutes")):
+        from ..training.autopreset import choose_preset
+        return preset(choose_preset(overrides), **overrides)
     if args.preset:
         return preset(args.preset, **overrides)
     return TrainConfig(**overrides)

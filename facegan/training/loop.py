@@ -16,6 +16,8 @@ stopping.py, and its pictures in views.py. The run folder it leaves behind:
 """
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -86,7 +88,7 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
     batches = training_batches(cfg, images, device, dist, log)
     gan = GAN.build(cfg, device, dist.rank, D, G)
     state = RunState.fresh(cfg, device, dist.rank)
-    total_steps = cfg.epochs * len(batches)
+    total_steps = cfg.epochs * len(batches) or None  # None: the --minutes budget alone ends the run
     stopping = Stopping(cfg, dist)
     steplog = StepLog(cfg, dist, total_steps=total_steps, deadline=stopping.deadline, progress=progress, log=log)
     parts = {**gan.parts(), "monitor": steplog.monitor}  # what a checkpoint holds, by key
@@ -102,15 +104,15 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
         views.write_reals(images)
     steplog.start(state)  # config.json, the metrics writer and the progress bar
     if resume and _catch_up(cfg, state, dist, snapshots, evaluation, views, gan, steplog):  # what a kill cut short
-        return _close(state, steplog, views, evaluation, gan)  # --early-stop, on the evaluation redone
+        return {**_close(state, steplog, views, evaluation, gan), "ended_by": "early_stop"}  # on the evaluation redone
     step = make_step(cfg, gan, dist)
 
     with StopOnSignal() as stop:
-        for epoch in range(state.epoch, cfg.epochs):
+        for epoch in epochs_to_train(state.epoch, cfg.epochs):
             steplog.begin_epoch(epoch)
             for real, labels in batches.labelled_epoch(epoch, start=state.batch):
                 z = state.next_latents(len(real) * cfg.g_steps, cfg.z_size)  # a batch per G update
-                stats = step(real, labels, z, state.step, state.step / total_steps)
+                stats = step(real, labels, z, state.step, state.step / total_steps if total_steps else 0.0)
                 state.advance(len(real) * dist.world_size)  # images are counted over all ranks
                 steplog.after_step(stats, state)
                 if stopping.requested(stop.signum, state.step):  # Ctrl-C, SIGTERM or --minutes spent
@@ -125,7 +127,7 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
                     if stopping.signalled(stop.signum):
                         raise stopping.interrupted(stop.signum, state, snapshots.latest)
                     log(stopping.budget_spent(state, snapshots.latest))
-                    return {**_close(state, steplog, views, evaluation, gan), "budget_spent": True}
+                    return {**_close(state, steplog, views, evaluation, gan), "ended_by": "budget"}
             state.end_epoch()
             # G_ema's BatchNorm statistics, before it is sampled and saved. A signal during a long
             # measurement (one process) saves the finished epoch; a resume draws its samples.
@@ -148,10 +150,17 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
                 views.refresh(state)
             dist.barrier()
             # Stop early: --early-stop, or the caller's should_stop
-            if evaluation.plateaued() or (should_stop is not None and should_stop(state.epoch)):
-                break
-    return _close(state, steplog, views, evaluation, gan)
+            if evaluation.plateaued():
+                return {**_close(state, steplog, views, evaluation, gan), "ended_by": "early_stop"}
+            if should_stop is not None and should_stop(state.epoch):
+                return {**_close(state, steplog, views, evaluation, gan), "ended_by": "caller"}
+    return {**_close(state, steplog, views, evaluation, gan), "ended_by": "epochs"}
 # docs: end loop
+
+
+def epochs_to_train(done: int, epochs: int):
+    """The epochs left after `done`; with epochs=0 they never run out (the time budget ends the run)."""
+    return itertools.count(done) if epochs == 0 else range(done, epochs)
 
 
 def _draw_samples(state: RunState, gan: GAN, steplog: StepLog, views: Views) -> None:

@@ -42,10 +42,11 @@ class RunningStats:
 
 
 class StepLog:
-    """This rank's log of the run. `total_steps` sizes the progress bar; `deadline` (a
-    time.time(), or None) adds the time left to it."""
+    """This rank's log of the run. `total_steps` (None: no limit) sizes the progress bar; with a
+    `deadline` (a time.time(), or None) the bar's total and time left follow the budget, and the
+    log says, once the step rate is known, whether the budget or the epochs will end the run."""
 
-    def __init__(self, cfg: TrainConfig, dist: Dist, *, total_steps: int, deadline: float | None = None,
+    def __init__(self, cfg: TrainConfig, dist: Dist, *, total_steps: int | None, deadline: float | None = None,
                  progress: bool = True, log=print):
         self.cfg, self.dist, self.total_steps, self.deadline = cfg, dist, total_steps, deadline
         self.progress, self.log = progress, log
@@ -55,6 +56,8 @@ class StepLog:
         self.runlog: RunLog | None = None  # rank 0's writer of metrics.jsonl
         self.bar = None
         self.started = time.time()
+        self.first_step: tuple[float, int] | None = None  # (time, step) of this call's first step: the rate's origin
+        self.forecast_told = False
 
     def open(self, state: RunState, device: torch.device, resumed: bool) -> None:
         """Say how the run trains; on rank 0 drop an old metrics.jsonl, or cut a resumed
@@ -93,13 +96,31 @@ class StepLog:
                  + f" (step {state.step}, {state.images_seen} images)")
 
     def begin_epoch(self, epoch: int) -> None:
-        self.bar.set_description(f"epoch {epoch + 1}/{self.cfg.epochs}")
+        self.bar.set_description(f"epoch {epoch + 1}" + (f"/{self.cfg.epochs}" if self.cfg.epochs else ""))
 
     def after_step(self, stats: dict, state: RunState) -> None:
         self.running.add(stats)
         self.bar.update()
+        if self.first_step is None:  # the first step carries start-up costs the rest do not
+            self.first_step = (time.time(), state.step)
         if state.step % self.cfg.log_every == 0:
             self._log_row(state)
+            self._follow_budget(state)
+
+    def _follow_budget(self, state: RunState) -> None:
+        """Size the bar by the steps the budget buys at the rate so far; say once which limit ends the run."""
+        t0, step0 = self.first_step
+        now = time.time()
+        if self.deadline is None or now - t0 < FORECAST_AFTER_S or state.step == step0:
+            return
+        steps_per_s = (state.step - step0) / (now - t0)
+        in_budget = state.step + round(steps_per_s * max(0.0, self.deadline - now))
+        self.bar.total = min(in_budget, self.total_steps or in_budget)
+        if not self.forecast_told:
+            self.forecast_told = True
+            self.log(forecast(self.cfg, step=state.step, total_steps=self.total_steps, steps_per_s=steps_per_s,
+                              seconds_left=self.deadline - now,
+                              images_per_step=self.cfg.batch_size * self.dist.world_size))
 
     def flush(self, state: RunState) -> None:
         """Log a partial interval too, so that every epoch is in the log."""
@@ -151,6 +172,25 @@ class StepLog:
         if warning:
             self.log(f"warning: {warning}")
             self.runlog.append({"step": step, "warning": warning})
+
+
+FORECAST_AFTER_S = 5.0  # seconds of steps before the rate is trusted for a forecast
+
+
+def forecast(cfg: TrainConfig, *, step: int, total_steps: int | None, steps_per_s: float, seconds_left: float,
+             images_per_step: int) -> str:
+    """Which of the time budget and the epochs will end the run, at `steps_per_s`."""
+    rate = f"at {steps_per_s * images_per_step:,.0f} img/s"
+    budget = f"the {cfg.minutes:g}-min budget"
+    in_budget = step + steps_per_s * max(0.0, seconds_left)
+    if total_steps is None:
+        return (f"{rate}, {budget} ends this run after about {in_budget * images_per_step:,.0f} images "
+                f"({in_budget:,.0f} steps)")
+    needed = (total_steps - step) / steps_per_s
+    if needed <= seconds_left:
+        return f"{rate}, the {cfg.epochs} epochs end this run in about {_clock(needed)}, within {budget}"
+    return (f"{rate}, {budget} ends this run at about step {in_budget:,.0f} of the {cfg.epochs} epochs' "
+            f"{total_steps:,}")
 
 
 def _clock(seconds: float) -> str:

@@ -390,7 +390,7 @@ def test_a_time_budget_stops_with_a_checkpoint_that_resumes_exactly(tiny_cfg, tm
     said = []
     budget = tiny_cfg(out=str(tmp_path / "budget"), epochs=2, minutes=1e-9)  # spent after the first step
     summary = train(budget, progress=False, log=said.append)
-    assert summary["budget_spent"] and summary["steps"] == 1
+    assert summary["ended_by"] == "budget" and summary["steps"] == 1
     assert any(line.startswith("time budget of 1e-09 min spent: stopped at epoch 1, batch 1") for line in said)
     ckpt = load_checkpoint(budget.run_dir / "checkpoints/latest.pt")
     assert (ckpt["epoch"], ckpt["batch"], ckpt["step"]) == (0, 1, 1)
