@@ -107,10 +107,10 @@ def record(rows: list[dict], path: Path | str = LEDGER) -> None:
 
 def train_flags(preset: str, overrides: dict) -> str:
     """A row's `flags`: the `facegan train` flags of a preset plus FIELD=VALUE overrides (the
-    seed aside), e.g. train_flags("cpu", {"lr_d": 8e-4}) == "--preset cpu --lr-d 0.0008"."""
+    seed and minutes aside), e.g. train_flags("cpu", {"lr_d": 8e-4}) == "--preset cpu --lr-d 0.0008"."""
     flags = [f"--preset {preset}"]
     for field, value in overrides.items():
-        if field == "seed":
+        if field in ("seed", "minutes"):  # columns of their own
             continue
         flag = "--" + field.replace("_", "-")
         if isinstance(value, bool):

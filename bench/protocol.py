@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -150,7 +149,10 @@ def machine(device: torch.device) -> str:
     """The hardware a figure was measured on, as the results files name it."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}), {torch.get_num_threads()} threads"
+    from facegan.utils.accel import cpu_has_native_bf16
+
+    # the ledger's words: the cores a run had, and whether its autocast ran in native bf16
+    return f"{torch.get_num_threads()} CPU cores, {'bf16 (AVX-512)' if cpu_has_native_bf16() else 'fp32'}"
 
 
 # ---------------------------------------------------------------- training-step rates

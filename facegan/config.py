@@ -216,6 +216,9 @@ class TrainConfig:
                                 resumable=True)
     augment: str = opt("", "DiffAugment policy for D's inputs, e.g. color,translation,cutout; empty: off",
                        OPTIMISATION, Matches(_augment_policy, f"use a comma-separated subset of {', '.join(AUGMENTS)}"))
+    lecam: float = opt(0.0, "LeCam regularisation (Tseng et al. 2021, facegan/training/lecam.py): weight of a pull of D's "
+                            "logits toward the running means of its past verdicts, against D memorising a small set; "
+                            "0 turns it off", OPTIMISATION, NON_NEGATIVE_OFF)
     instance_noise: float = opt(0.0, "std of Gaussian noise added to D's inputs, annealed to 0 over the run",
                                 OPTIMISATION, NON_NEGATIVE_OFF)
     lr_decay: str = opt("none", "learning-rate decay to 0 over the run: none | linear | cosine",

@@ -80,7 +80,7 @@ def test_resume_needs_every_key_but_the_optional_ones(run, capsys, key):
 
 
 def test_resume_accepts_an_older_checkpoint_without_the_optional_keys(run):
-    older = ("batch", "G_ema", "schedule", "augmenter", "monitor")  # added over facegan's versions
+    older = ("batch", "G_ema", "schedule", "augmenter", "lecam", "monitor")  # added over facegan's versions
     rewrite(run / "checkpoints/latest.pt", **{key: ... for key in older})
     assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--quiet"]) == 0
     assert load_checkpoint(run / "checkpoints/latest.pt")["epoch"] == 2

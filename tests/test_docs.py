@@ -16,6 +16,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -321,6 +322,46 @@ TINY = [
 # double this test's time; tests/eval/test_metrics.py runs the same command on a tiny checkpoint);
 # sweep (its trials each train and score FID; tests/commands/test_search.py runs a 3-trial study).
 SKIP = re.compile(r"--help|^-m facegan (serve|evaluate|sweep) |--data celeba")
+
+
+# A time budget's commands, scaled: seconds instead of minutes, a few synthetic faces instead of CelebA.
+BUDGET_SCALE = [(r"^\.venv/bin/python -m facegan ", ""), (r"--minutes \d+", "--minutes 0.05"),
+                (r"--data celeba", "--data synthetic --synthetic-n 128")]
+
+
+def _budget_commands() -> list[tuple[Path, str]]:
+    """Every `facegan train ... --minutes M` line of the README's and docs' code blocks (no --resume)."""
+    found = []
+    for doc in (README, *sorted((ROOT / "docs").glob("*.md"))):
+        for block in _blocks(doc.read_text()):
+            for line in block.splitlines():
+                line = line.split("#", 1)[0].strip()
+                if re.match(r"^\.venv/bin/python -m facegan train .*--minutes \d", line) and "--resume" not in line:
+                    found.append((doc, line))
+    return found
+
+
+def test_the_time_budget_commands_of_the_docs_train_for_their_minutes(tmp_path, monkeypatch, capsys):
+    from facegan.training import autopreset, steplog
+
+    commands = _budget_commands()
+    assert any(doc == README for doc, _ in commands), "the README shows a --minutes command"
+    monkeypatch.setattr(autopreset, "MEASURE_SECONDS", 0.2)
+    monkeypatch.setattr(steplog, "FORECAST_AFTER_S", 0.5)
+    monkeypatch.chdir(tmp_path)
+    for i, (doc, line) in enumerate(commands):
+        for pattern, replacement in BUDGET_SCALE:
+            line = re.sub(pattern, replacement, line)
+        argv = [*shlex.split(line), "--out", f"run{i}", "--quiet"]
+        started = time.time()
+        assert main(argv) == 0, f"{_name(doc)}: {line}"
+        took, out = time.time() - started, capsys.readouterr().out
+        config = json.loads((tmp_path / f"run{i}/config.json").read_text())
+        assert took >= 3 and "done (the 0.05-min time budget is spent)" in out, f"{_name(doc)}: {line}\n{out}"
+        if "--epochs" not in line:
+            assert config["epochs"] == 0, f"{_name(doc)}: {line} is not bounded by its budget alone"
+        if "--preset" not in line:
+            assert "--preset auto: on " in out, f"{_name(doc)}: {line} picked no recipe"
 
 
 def test_the_readme_main_commands_run_at_tiny_scale(tmp_path, monkeypatch):

@@ -76,7 +76,13 @@ def train_and_score(label, name, overrides, args, train_dir, held_out, work) -> 
 
     probe = preset(name, image_size=args.image_size, **overrides)
     budget = args.budgets.get(label, args.images)  # --minutes: the images this recipe runs in that time
-    epochs = epochs_for(budget, train_dir, probe.batch_size)
+    # minutes=M among a run's fields is `facegan train --minutes M`: the budget alone ends it
+    epochs = 0 if overrides.get("minutes") else epochs_for(budget, train_dir, probe.batch_size)
+    step_alone = None
+    if overrides.get("minutes"):  # its step's rate beside the run's own, for the loop's overhead
+        from facegan.data.images import cached_image_array
+        step_alone = rate_alone(probe, np.asarray(cached_image_array(train_dir, args.image_size, CACHE,
+                                                                     progress=False)), steps=64, warmup=4)
     cfg = preset(name, data="folder", data_dir=str(train_dir), image_size=args.image_size, epochs=epochs,
                  out=str(work / "runs" / label), cache_dir=str(CACHE), **overrides)
     if args.resume:  # continue a --keep copy of this run to --images
@@ -91,7 +97,7 @@ def train_and_score(label, name, overrides, args, train_dir, held_out, work) -> 
     if args.audit:  # skin-tone shares of the same number of generated faces as held-out ones
         scores["audit"] = audit(held_out[:args.n], faces_from_seeds(G, list(range(args.n))))
     return {**scores, "preset": name, "overrides": overrides, "images_seen": summary["images_seen"],
-            "seconds": summary["seconds"], "machine": machine(resolve_device(cfg.device))}
+            "seconds": summary["seconds"], "machine": machine(resolve_device(cfg.device)), "step_alone": step_alone}
 
 
 def ledger_row(experiment: str, label: str, name: str, overrides: dict, scored: dict, args) -> dict:
@@ -107,6 +113,10 @@ def ledger_row(experiment: str, label: str, name: str, overrides: dict, scored: 
         note.append(f"equal time: {args.minutes:g} min")
     if args.resume:
         note.append(f"continued from {Path(args.resume) / label}")
+    if scored.get("step_alone"):
+        run_rate = scored["images_seen"] / scored["seconds"]
+        note.append(f"`--minutes` run alone: {run_rate:.0f} img/s, its step alone {scored['step_alone']:.0f} img/s "
+                    f"({run_rate / scored['step_alone']:.0%})")
     # recipe_runs and the documented commands label a seed's run LABEL-sSEED: the recipe is LABEL
     return {"experiment": experiment, "recipe": label.removesuffix(f"-s{seed}"), "flags": train_flags(name, overrides),
             "seed": seed, "images": scored["images_seen"], "minutes": round(scored["seconds"] / 60, 2),

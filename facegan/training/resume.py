@@ -17,6 +17,7 @@ only by `RunState.snapshot`. Its keys (CHECKPOINT_KEYS):
     G_ema           the EMA generator's state_dict, or None without EMA
     schedule        the D/G schedule's state, or None for a schedule that has none
     augmenter       the augmenter's generator state
+    lecam           LeCam's two anchors, or None without LeCam
     monitor         the collapse monitor's state
     samples         {"saved": k, "unsaved": (E - k, n_fixed, S, S, 3) uint8}: the fixed-z samples
                     of the finished epochs that train_samples.pkl did not hold yet when it was written
@@ -41,11 +42,11 @@ from ..generate.sample import load_train_samples, sample_z
 from ..utils.seeds import stream_seed
 
 POSITION_KEYS = ("epoch", "batch", "step", "images_seen", "fixed_z", "z_generator", "rng")
-PART_KEYS = ("G", "D", "opt_d", "opt_g", "G_ema", "schedule", "augmenter", "monitor")
+PART_KEYS = ("G", "D", "opt_d", "opt_g", "G_ema", "schedule", "augmenter", "lecam", "monitor")
 CHECKPOINT_KEYS = ("format", "config", *POSITION_KEYS, *PART_KEYS, "samples")
 # Older checkpoints lack these (or hold None): a resume starts them fresh (and takes every
 # epoch's samples from train_samples.pkl, which they rewrote each epoch).
-OPTIONAL_KEYS = ("batch", "G_ema", "schedule", "augmenter", "monitor", "samples")
+OPTIONAL_KEYS = ("batch", "G_ema", "schedule", "augmenter", "lecam", "monitor", "samples")
 RESUME_KEYS = tuple(k for k in CHECKPOINT_KEYS if k not in OPTIONAL_KEYS)
 COUNTER_KEYS = ("epoch", "batch", "step", "images_seen")
 

@@ -23,6 +23,7 @@ from . import losses
 from .augment import Augmenter
 from .distributed import Dist
 from .ema import EMA
+from .lecam import LeCam
 from .schedules import build_schedule, lr_factor, set_learning_rates
 
 
@@ -36,7 +37,7 @@ def make_optimizers(cfg: TrainConfig, D: nn.Module, G: nn.Module):
 
 def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, *, loss: str = "bce",
                real_target: float = 1.0, train_d: bool = True, train_g: bool = True,
-               amp: bool = False, augment=None, d_penalty=None, g_penalty=None,
+               amp: bool = False, augment=None, d_penalty=None, g_penalty=None, logit_penalty=None,
                labels: torch.Tensor | None = None, step: int = 0, extra_z=()) -> dict:
     """One D update on (real, G(z)), then one G update that tries to fool the updated D.
 
@@ -46,7 +47,8 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, *, loss:
     gate needs them. amp=True runs the forward passes in bf16 autocast (CUDA).
     `augment(x)` transforms everything D sees, real and fake alike (DiffAugment, instance
     noise); `d_penalty(D, real, fake, step)` adds a regulariser (R1, gradient penalty) to
-    D's loss, or None to skip it at this step (lazy R1), and `g_penalty(fake, real)` a term
+    D's loss, or None to skip it at this step (lazy R1), `logit_penalty(real_logits,
+    fake_logits)` one on D's logits of this step (LeCam), and `g_penalty(fake, real)` a term
     (the tone match) to G's, on the unaugmented images. The logged g_loss stays the
     adversarial part alone; the term is logged as g_penalty.
     `labels` (B,) are the real batch's classes for conditional nets; the fakes get the same
@@ -68,11 +70,13 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, *, loss:
         d_loss = losses.d_loss(real_logits.float(), fake_logits.float(), loss, real_target)
     if train_d:
         total = d_loss
+        if logit_penalty is not None:
+            total = total + logit_penalty(real_logits, fake_logits)
         if d_penalty is not None:
             # Penalties differentiate through D twice, which DDP's wrapper does not support;
             # their gradients still land in the same parameters that DDP synchronises.
             penalty = d_penalty(lambda x: D_plain(x, *conditioned), real_seen, fake_seen, step)
-            total = d_loss + penalty if penalty is not None else d_loss
+            total = total + penalty if penalty is not None else total
         d_opt.zero_grad(set_to_none=True)
         total.backward()
         d_opt.step()
@@ -158,6 +162,7 @@ class GAN:
     ema: EMA | None
     schedule: object  # facegan.training.schedules: plan(step, progress) -> (train_d, train_g)
     augmenter: Augmenter
+    lecam: LeCam | None = None
 
     @classmethod
     def build(cls, cfg: TrainConfig, device: torch.device, rank: int = 0,
@@ -173,7 +178,7 @@ class GAN:
         augmenter = Augmenter(cfg.augment, cfg.instance_noise, seed=stream_seed(cfg.seed, "augment", rank),
                               device=device)
         return cls(D, G, d_opt, g_opt, EMA(G, cfg.ema_decay) if cfg.ema_decay > 0 else None,
-                   build_schedule(cfg), augmenter)
+                   build_schedule(cfg), augmenter, LeCam(cfg.lecam, device=device) if cfg.lecam > 0 else None)
 
     @property
     def sampler(self) -> nn.Module:
@@ -192,7 +197,7 @@ class GAN:
     def parts(self) -> dict:
         """Each stateful part by its checkpoint key (see facegan/training/resume.py)."""
         return {"G": self.G, "D": self.D, "opt_d": self.d_opt, "opt_g": self.g_opt, "G_ema": self.ema,
-                "schedule": self.schedule, "augmenter": self.augmenter}
+                "schedule": self.schedule, "augmenter": self.augmenter, "lecam": self.lecam}
 
 
 def make_step(cfg: TrainConfig, gan: GAN, dist: Dist):
@@ -203,7 +208,7 @@ def make_step(cfg: TrainConfig, gan: GAN, dist: Dist):
     G = accel.maybe_compile(dist.wrap(gan.G, cfg.sync_bn), cfg.compile)
     device = next(gan.G.parameters()).device
     options = dict(loss=cfg.loss, real_target=cfg.real_target, amp=accel.amp_enabled(device, cfg.amp),
-                   d_penalty=make_d_penalty(cfg), g_penalty=make_g_penalty(cfg))
+                   d_penalty=make_d_penalty(cfg), g_penalty=make_g_penalty(cfg), logit_penalty=gan.lecam)
     base_lrs = [(gan.d_opt, cfg.lr_d), (gan.g_opt, cfg.lr_g)]
     augmenter = gan.augmenter if gan.augmenter.enabled else None
     growth = Growth.for_run(cfg, dist)  # progressive growing: the nets' size and fade, from progress
