@@ -76,10 +76,11 @@ CUSTOM_VALID = {
 SINGLE_FIELD_LOSSES = tuple(loss for loss in LOSSES if loss != "wgan")
 
 
-# Fields whose other values are valid only with others (tested on their own below).
 # Fields whose other values are valid only beside other fields' values (cross-field rules).
 SINGLE_FIELD_ONLY = {"arch": ("dcgan",), "mbstd": (False,), "grow_from": (0,), "g_steps": (1,),
                      "early_stop": (0,), "grow_epochs": (0,)}
+# epochs=0 needs a --minutes budget (tests/training/test_budget.py): alone, epochs counts from 1.
+SINGLE_FIELD_RANGES = {"epochs": (1, 1_000_000)}
 
 
 def declared_rule(f):
@@ -88,6 +89,9 @@ def declared_rule(f):
         return one_of(SINGLE_FIELD_LOSSES)
     if f.name in SINGLE_FIELD_ONLY:
         return lambda v: typed(v) and v in SINGLE_FIELD_ONLY[f.name]
+    if f.name in SINGLE_FIELD_RANGES:
+        low, high = SINGLE_FIELD_RANGES[f.name]
+        return lambda v: typed(v) and low <= v <= high
     if isinstance(check, Range):
         low = -math.inf if check.low is None else check.low
         high = math.inf if check.high is None else check.high
@@ -107,6 +111,8 @@ def declared_values(f):
         return st.sampled_from(SINGLE_FIELD_LOSSES)
     if f.name in SINGLE_FIELD_ONLY:
         return st.sampled_from(SINGLE_FIELD_ONLY[f.name])
+    if f.name in SINGLE_FIELD_RANGES:
+        return st.integers(*SINGLE_FIELD_RANGES[f.name])
     if isinstance(check, Choice):
         return st.sampled_from(check.choices)
     if isinstance(check, Matches):
@@ -173,6 +179,7 @@ ANY_VALUES["grow_epochs"] = ANY_VALUES["grow_epochs"].filter(lambda v: not (isin
 # and tests/training/test_stopping.py check those rules; here they are drawn only out of range.
 ANY_VALUES["g_steps"] = ANY_VALUES["g_steps"].filter(lambda v: not (isinstance(v, int) and 2 <= v <= 16))
 ANY_VALUES["early_stop"] = ANY_VALUES["early_stop"].filter(lambda v: not (isinstance(v, int) and v > 0))
+ANY_VALUES["epochs"] = ANY_VALUES["epochs"].filter(lambda v: v != 0)  # 0 hangs on --minutes
 
 
 @FAST

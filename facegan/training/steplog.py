@@ -96,7 +96,9 @@ class StepLog:
                  + f" (step {state.step}, {state.images_seen} images)")
 
     def begin_epoch(self, epoch: int) -> None:
-        self.bar.set_description(f"epoch {epoch + 1}" + (f"/{self.cfg.epochs}" if self.cfg.epochs else ""))
+        text = f"epoch {epoch + 1}" + (f"/{self.cfg.epochs}" if self.cfg.epochs else "")
+        # tqdm writes "desc: n" for a bar without a total, so a desc of its own must not end in ": "
+        (self.bar.set_description if self.bar.total else self.bar.set_description_str)(text)
 
     def after_step(self, stats: dict, state: RunState) -> None:
         self.running.add(stats)
