@@ -104,7 +104,7 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
         views.write_reals(images)
     steplog.start(state)  # config.json, the metrics writer and the progress bar
     if resume and _catch_up(cfg, state, dist, snapshots, evaluation, views, gan, steplog):  # what a kill cut short
-        return {**_close(state, steplog, views, evaluation, gan), "ended_by": "early_stop"}  # on the evaluation redone
+        return _close(state, steplog, views, evaluation, gan, "early_stop")  # on the evaluation redone
     step = make_step(cfg, gan, dist)
 
     with StopOnSignal() as stop:
@@ -127,7 +127,7 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
                     if stopping.signalled(stop.signum):
                         raise stopping.interrupted(stop.signum, state, snapshots.latest)
                     log(stopping.budget_spent(state, snapshots.latest))
-                    return {**_close(state, steplog, views, evaluation, gan), "ended_by": "budget"}
+                    return _close(state, steplog, views, evaluation, gan, "budget")
             state.end_epoch()
             # G_ema's BatchNorm statistics, before it is sampled and saved. A signal during a long
             # measurement (one process) saves the finished epoch; a resume draws its samples.
@@ -151,10 +151,10 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
             dist.barrier()
             # Stop early: --early-stop, or the caller's should_stop
             if evaluation.plateaued():
-                return {**_close(state, steplog, views, evaluation, gan), "ended_by": "early_stop"}
+                return _close(state, steplog, views, evaluation, gan, "early_stop")
             if should_stop is not None and should_stop(state.epoch):
-                return {**_close(state, steplog, views, evaluation, gan), "ended_by": "caller"}
-    return {**_close(state, steplog, views, evaluation, gan), "ended_by": "epochs"}
+                return _close(state, steplog, views, evaluation, gan, "caller")
+    return _close(state, steplog, views, evaluation, gan, "epochs")
 # docs: end loop
 
 
@@ -189,13 +189,14 @@ def _catch_up(cfg: TrainConfig, state: RunState, dist: Dist, snapshots: Snapshot
     return at_epoch_end and evaluation.plateaued()
 
 
-def _close(state: RunState, steplog: StepLog, views: Views, evaluation: Evaluation, gan: GAN) -> dict:
-    """Close the bar and the logs and bring the views up to date; the run's summary."""
+def _close(state: RunState, steplog: StepLog, views: Views, evaluation: Evaluation, gan: GAN, ended_by: str) -> dict:
+    """Close the bar and the logs and bring the views up to date; the run's summary, with what
+    ended it: "budget", "epochs", "early_stop" or "caller" (should_stop)."""
     steplog.close()
     views.finish(state)
     return {"run_dir": str(views.run_dir), "epochs": state.epoch, "steps": state.step, **evaluation.summary(),
             "weights_sha1": weights_fingerprint(gan.D, gan.G), "images_seen": state.images_seen,
-            "seconds": steplog.seconds(), **views.paths(state)}
+            "seconds": steplog.seconds(), "ended_by": ended_by, **views.paths(state)}
 
 
 def _quiet(*args, **kwargs) -> None:
