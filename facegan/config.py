@@ -146,6 +146,8 @@ class TrainConfig:
                              "2 convolutions with dropout 0.3 unless --d-dropout; needs --d-norm none or spectral)",
                     MODELS, Choice(ARCHS))
     mbstd: bool = opt(False, "resnet: a minibatch standard-deviation feature in D (Karras et al. 2018)", MODELS)
+    sle: bool = opt(False, "dcgan: FastGAN's skip-layer excitation in G (Liu et al. 2021): each coarse feature "
+                           "map gates the channels of one 4x finer", MODELS)
     z_size: int = opt(100, "length of the latent vector z", MODELS, count(1, 65_536))
     conv_dim: int = opt(64, "width of the first D layer / last G layer (G's: --g-conv-dim when set)", MODELS,
                          count(1, 8192))
@@ -216,6 +218,13 @@ class TrainConfig:
                                 resumable=True)
     augment: str = opt("", "DiffAugment policy for D's inputs, e.g. color,translation,cutout; empty: off",
                        OPTIMISATION, Matches(_augment_policy, f"use a comma-separated subset of {', '.join(AUGMENTS)}"))
+    bcr: float = opt(0.0, "balanced consistency regularisation (Zhao et al. 2021, facegan/training/consistency.py): "
+                          "weight of D's squared change of verdict between two augmentations of the same real and "
+                          "fake images (10 is the paper's); 0 turns it off", OPTIMISATION, NON_NEGATIVE_OFF)
+    ada_target: float = opt(0.0, "adaptive augmentation (ADA, Karras et al. 2020, facegan/training/ada.py): the "
+                                 "policy is applied with a probability that rises while D's sign on the reals "
+                                 "exceeds this target (0.6 is the paper's); 0: the policy always", OPTIMISATION,
+                            Range(0, 1, high_open=True, note="0.6 is usual, 0 is off"))
     lecam: float = opt(0.0, "LeCam regularisation (Tseng et al. 2021, facegan/training/lecam.py): weight of a pull of D's "
                             "logits toward the running means of its past verdicts, against D memorising a small set; "
                             "0 turns it off", OPTIMISATION, NON_NEGATIVE_OFF)
@@ -252,7 +261,8 @@ class TrainConfig:
                               "to be continued with --resume; 0: no budget", RUN, NON_NEGATIVE_OFF, resumable=True)
     n_fixed: int = opt(16, "fixed latent batch drawn into train_samples.pkl each epoch", RUN, count(1, 10_000))
     log_every: int = opt(10, "steps between metrics.jsonl rows", RUN, count(1, 10**8), resumable=True)
-    eval_every: int = opt(0, "epochs between FID/KID/SWD rows in metrics.jsonl; 0 turns evaluation off",
+    eval_every: int = opt(0, "epochs between FID/KID/SWD rows in metrics.jsonl, and one at the end of a spent "
+                             "--minutes budget; 0 turns evaluation off",
                           RUN, count(0, 1_000_000, "0 turns it off"), resumable=True)
     eval_n: int = opt(500, "real and generated images per evaluation (FID needs thousands to compare runs)",
                       RUN, count(2, 1_000_000, "an evaluation needs at least 2 images"), resumable=True)
@@ -356,8 +366,21 @@ def validate(cfg: TrainConfig) -> None:
                                                        "accuracy; drop --g-steps or use --schedule fixed")
     _check(not cfg.early_stop or cfg.eval_every, f"early_stop={cfg.early_stop} counts evaluations; "
                                                  f"add --eval-every N")
+    _check(not cfg.sle or (cfg.arch == "dcgan" and not cfg.grow_from),
+           "sle=True: skip-layer excitation is built into the DCGAN G; use --arch dcgan without --grow-from, "
+           "or drop --sle")
+    _check(not cfg.bcr or bool(cfg.augment), f"bcr={cfg.bcr}: consistency regularisation compares two draws of "
+                                             f"an augmentation policy; add --augment translation (or another "
+                                             f"policy) or drop --bcr")
     _check(not cfg.mbstd or cfg.arch == "resnet", "mbstd=True: the minibatch-std feature is in the resnet D; "
                                                   "add --arch resnet or drop --mbstd")
+    if cfg.ada_target:
+        ada = f"ada_target={cfg.ada_target}:"
+        _check(bool(cfg.augment), f"{ada} ADA adapts the strength of an augmentation policy; add --augment "
+                                  f"translation (or another policy) or drop --ada-target")
+        _check(cfg.loss not in ("wgan", "rpgan"), f"{ada} ADA reads the sign of D's logits on the reals, which "
+                                                   f"--loss {cfg.loss} leaves without meaning; use --loss hinge, "
+                                                   f"bce or ls, or drop --ada-target")
     if not cfg.epochs:
         _check(cfg.minutes > 0, "epochs=0 trains until the time budget is spent; give --minutes M (or --epochs N)")
         for name, unscheduled in _UNSCHEDULED.items():

@@ -249,8 +249,18 @@ def base_config(preset_name: str | None, settings: list[str] = ()) -> TrainConfi
     return preset(preset_name, **overrides) if preset_name else TrainConfig(**overrides)
 
 
+EVAL_AT_THE_END_ONLY = 1_000_000  # eval_every beyond any epoch a trial reaches: only a spent budget is scored
+
+
 def scored_config(base: TrainConfig, space: list[Param], log=print) -> TrainConfig:
-    """`base` with an evaluation every trial is scored by; refused if some trial would go unscored."""
+    """`base` with an evaluation every trial is scored by; refused if some trial would go unscored.
+    Trials on a time budget alone (minutes=M, epochs=0) are scored once, at the budget's end."""
+    if base.epochs == 0 and not any(p.name == "epochs" for p in space):
+        if base.eval_every == 0:
+            log(f"note: each trial trains {base.minutes:g} minutes and is scored once, on the weights it ends "
+                f"with (--set eval_every=E to also evaluate every E epochs)")
+            base = TrainConfig.from_dict({**base.to_dict(), "eval_every": EVAL_AT_THE_END_ONLY})
+        return base
     if base.eval_every == 0:
         log("note: eval_every=0 turns evaluation off, but trials are scored by FID: using eval_every=1 "
             "(--set eval_every=E to evaluate less often)")

@@ -87,7 +87,7 @@ class Generator(nn.Module):
     """
 
     def __init__(self, z_size: int = 100, conv_dim: int = 64, image_size: int = 64, extra_layers: int = 0,
-                 n_classes: int = 0):
+                 n_classes: int = 0, sle: bool = False):
         super().__init__()
         self.z_size, self.conv_dim, self.image_size = z_size, conv_dim, image_size
         self.extra_layers, self.n_classes = extra_layers, n_classes
@@ -106,6 +106,10 @@ class Generator(nn.Module):
         layers += _extra_blocks(channels[-1], extra_layers, lambda m: m, True, nn.ReLU(inplace=True))
         layers += [nn.ConvTranspose2d(channels[-1], 3, 4, 2, 1), nn.Tanh()]  # -> (3,64,64)
         self.net = nn.Sequential(*layers)
+        # --sle: block i's output (at index 3i + 2 of net) excites block i + 2's, channel by channel
+        self.sle_pairs = [(3 * i + 2, 3 * (i + 2) + 2) for i in range(n - 2)] if sle else []
+        self.excite = nn.ModuleDict({str(target): SkipLayerExcitation(channels[i], channels[i + 2])
+                                     for i, (source, target) in enumerate(self.sle_pairs)})
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if z.dim() == 2:
@@ -119,7 +123,35 @@ class Generator(nn.Module):
                 z = z[:, :, None, None]
             one_hot = nn.functional.one_hot(labels, self.n_classes).to(z.dtype)[:, :, None, None]
             z = torch.cat([z, one_hot], dim=1)
-        return self.net(z)
+        if not self.sle_pairs:
+            return self.net(z)
+        sources, targets = dict(self.sle_pairs), {t: s for s, t in self.sle_pairs}
+        h, kept = z, {}
+        for i, layer in enumerate(self.net):
+            h = layer(h)
+            if i in sources:
+                kept[i] = h
+            if i in targets:
+                h = h * self.excite[str(i)](kept.pop(targets[i]))
+        return h
+
+
+class SkipLayerExcitation(nn.Module):
+    """FastGAN's skip-layer excitation (Liu et al., ICLR 2021): a low-resolution feature map
+    gates each channel of one four times finer, giving G's fine layers a shortcut to the
+    coarse ones' gradient and letting the coarse layout steer the texture, at almost no cost:
+    (B, C_low, h, h) -> pooled to 4x4 -> 4x4 conv -> LeakyReLU -> 1x1 conv -> sigmoid -> (B, C_high, 1, 1)."""
+
+    def __init__(self, low_channels: int, high_channels: int):
+        super().__init__()
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(4),
+                                  nn.Conv2d(low_channels, high_channels, 4, 1, 0, bias=False),
+                                  nn.LeakyReLU(0.1, inplace=True),
+                                  nn.Conv2d(high_channels, high_channels, 1, bias=False),
+                                  nn.Sigmoid())
+
+    def forward(self, low: torch.Tensor) -> torch.Tensor:
+        return self.gate(low)
 
 
 def _normal_cdf(x: torch.Tensor) -> torch.Tensor:
@@ -238,7 +270,7 @@ def build_generator(cfg) -> nn.Module:
         return UdacityGenerator(cfg.z_size, width, cfg.image_size)
     if cfg.arch == "keras":
         return KerasGenerator(cfg.z_size, width, cfg.image_size)
-    return Generator(cfg.z_size, width, cfg.image_size, cfg.extra_layers, n_classes(cfg))
+    return Generator(cfg.z_size, width, cfg.image_size, cfg.extra_layers, n_classes(cfg), sle=cfg.sle)
 
 
 def _build_discriminator(cfg) -> nn.Module:

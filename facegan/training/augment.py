@@ -8,7 +8,9 @@ gradient has to flow back through the augmentation.
   Data-Efficient GAN Training"): color jitter, translation with zero padding, cutout.
 - `instance_noise`: Gaussian noise on D's inputs (Sønderby et al. 2016), annealed to 0
   by `noise_sigma` so the final D sees clean images.
-- `Augmenter`: both, with its own generator so a resumed run draws the same transforms.
+- `Augmenter`: both, with its own generator so a resumed run draws the same transforms,
+  and optionally ADA's adaptive strength (facegan/training/ada.py): each augmentation applied
+  to an image with probability p, which follows D's overfitting.
 
 Inputs are (B, 3, H, W) float tensors in [-1, 1] on any device, in any memory format.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from ..config import AUGMENTS
+from .ada import AdaptiveStrength
 
 TRANSLATION_RATIO = 1 / 8  # largest shift, as a fraction of the image side
 CUTOUT_RATIO = 1 / 2       # side of the cut-out square, as a fraction of the image side
@@ -108,18 +111,22 @@ def parse_policy(policy: str) -> list[str]:
 
 
 def diff_augment(x: torch.Tensor, policy: str = "color,translation,cutout",
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-    """Apply the policy's augmentations in order, each with its own per-image draw.
-    The result keeps x's memory format (gather returns contiguous tensors)."""
-    return _apply(x, parse_policy(policy), generator)
+                 generator: torch.Generator | None = None, p: torch.Tensor | float | None = None) -> torch.Tensor:
+    """Apply the policy's augmentations in order, each with its own per-image draw; with `p`,
+    each one to an image only with probability p (ADA's strength). The result keeps x's
+    memory format (gather returns contiguous tensors)."""
+    return _apply(x, parse_policy(policy), generator, p)
 
 
-def _apply(x: torch.Tensor, names: list[str], generator: torch.Generator | None) -> torch.Tensor:
+def _apply(x: torch.Tensor, names: list[str], generator: torch.Generator | None,
+           p: torch.Tensor | float | None = None) -> torch.Tensor:
     if not names:
         return x
     out = x
     for name in names:
-        out = AUGMENTATIONS[name](out, generator)
+        augmented = AUGMENTATIONS[name](out, generator)
+        # Drawn and applied even when p is 0: p lives on the device, and asking would wait for it
+        out = augmented if p is None else torch.where(_per_image(out, generator) < p, augmented, out)
     return out.contiguous(memory_format=_memory_format(x))
 
 
@@ -151,30 +158,49 @@ class Augmenter:
 
     Owns its generator (on `device`, so draws for CUDA batches stay on the GPU) and
     checkpoints it, so a resumed run applies the very transforms it would have applied.
+    With `ada_target` > 0 the policy is applied with ADA's adaptive probability, which
+    `observe(stats, images)` moves after each step (facegan/training/ada.py).
     """
 
     def __init__(self, policy: str = "", noise_start: float = 0.0, seed: int = 0,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", *, ada_target: float = 0.0, reduce=None):
         self.names = parse_policy(policy)  # parsed once: fails at construction, not at the first batch
         if noise_start < 0:
             raise ValueError(f"instance noise start sigma={noise_start}: must be >= 0")
+        if ada_target and not self.names:
+            raise ValueError(f"ADA target={ada_target} adapts the strength of an augmentation policy; "
+                             f"give one (e.g. translation)")
         self.policy = policy
         self.noise_start = float(noise_start)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
+        self.strength = AdaptiveStrength(ada_target, device=device, reduce=reduce) if ada_target else None
 
     @property
     def enabled(self) -> bool:
         return bool(self.names) or self.noise_start > 0
 
     def __call__(self, x: torch.Tensor, progress: float) -> torch.Tensor:
-        x = _apply(x, self.names, self.generator)
+        x = _apply(x, self.names, self.generator, None if self.strength is None else self.strength.p)
         return instance_noise(x, noise_sigma(self.noise_start, progress), self.generator)
 
+    def observe(self, stats: dict, images: int) -> dict:
+        """After a step: ADA's strength follows D's verdicts on the reals (stats["d_real_sign"]).
+        Returns what the metrics should show of it: {} for a fixed policy."""
+        if self.strength is None:
+            return {}
+        self.strength.observe(stats["d_real_sign"], images)
+        return {"ada_p": self.strength.p, "ada_r_t": self.strength.r_t}
+
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
+        state = {"generator": self.generator.get_state()}
+        if self.strength is not None:
+            state["ada"] = self.strength.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         # set_state wants a CPU byte tensor, even for a CUDA generator; a checkpoint
         # loaded with map_location="cuda" would otherwise have moved it
         self.generator.set_state(state["generator"].cpu())
+        if self.strength is not None and "ada" in state:
+            self.strength.load_state_dict(state["ada"])

@@ -76,6 +76,14 @@ class Dist:
         torch_dist.all_reduce(t)
         return {k: v / self.world_size for k, v in zip(keys, t.tolist())}
 
+    def mean_tensor(self, t: torch.Tensor) -> torch.Tensor:
+        """A tensor's mean over ranks, left on the device (no wait for the host)."""
+        if not self.enabled:
+            return t
+        t = t.clone()
+        torch_dist.all_reduce(t)
+        return t / self.world_size
+
     def any(self, flag: bool) -> bool:
         """True on every rank when it is True on any (a signal reaches ranks at different steps)."""
         if not self.enabled:

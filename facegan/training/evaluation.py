@@ -64,6 +64,12 @@ class Evaluation:
         self.best = BestFID()
         self.best_path = best_checkpoint(cfg.run_dir)
 
+    @property
+    def enabled(self) -> bool:
+        """Whether this run evaluates at all (--eval-every E): every E epochs, and at the end of a
+        spent --minutes budget, mid-epoch, so that a budget run is scored on the weights it ends with."""
+        return bool(self.cfg.eval_every)
+
     def due(self, epoch: int) -> bool:
         return bool(self.cfg.eval_every) and epoch % self.cfg.eval_every == 0
 
@@ -117,7 +123,8 @@ class Evaluation:
         improved = self.best.observe(scores["fid"], state.epoch, state.step)
         if improved:
             keep_best()
-        self.log(f"epoch {state.epoch}: FID {scores['fid']:.2f}  KID {scores['kid']:.4f}  "
+        where = f"epoch {state.epoch}" if state.batch == 0 else f"step {state.step} (epoch {state.epoch + 1})"
+        self.log(f"{where}: FID {scores['fid']:.2f}  KID {scores['kid']:.4f}  "
                  f"SWD {scores['swd']:.1f}  (n={scores['n']})" + ("  new best: checkpoints/best.pt" if improved else ""))
 
     def plateaued(self) -> bool:

@@ -86,7 +86,7 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
     torch.manual_seed(stream_seed(cfg.seed, "weights"))  # the same initial weights on every rank
     images = training_images(cfg, progress=progress, log=log)
     batches = training_batches(cfg, images, device, dist, log)
-    gan = GAN.build(cfg, device, dist.rank, D, G)
+    gan = GAN.build(cfg, device, dist.rank, D, G, reduce=dist.mean_tensor)
     state = RunState.fresh(cfg, device, dist.rank)
     total_steps = cfg.epochs * len(batches) or None  # None: the --minutes budget alone ends the run
     stopping = Stopping(cfg, dist)
@@ -127,6 +127,8 @@ def _train(cfg: TrainConfig, dist: Dist, resume: bool, progress: bool, log, shou
                     if stopping.signalled(stop.signum):
                         raise stopping.interrupted(stop.signum, state, snapshots.latest)
                     log(stopping.budget_spent(state, snapshots.latest))
+                    if dist.is_main and evaluation.enabled:  # the weights the run ends with are scored too
+                        evaluation.run(gan.sampler, state, keep_best=snapshots.keep_best)
                     return _close(state, steplog, views, evaluation, gan, "budget")
             state.end_epoch()
             # G_ema's BatchNorm statistics, before it is sampled and saved. A signal during a long

@@ -21,6 +21,7 @@ from ..utils import accel
 from ..utils.seeds import stream_seed
 from . import losses
 from .augment import Augmenter
+from .consistency import Consistency
 from .distributed import Dist
 from .ema import EMA
 from .lecam import LeCam
@@ -38,7 +39,7 @@ def make_optimizers(cfg: TrainConfig, D: nn.Module, G: nn.Module):
 def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, *, loss: str = "bce",
                real_target: float = 1.0, train_d: bool = True, train_g: bool = True,
                amp: bool = False, augment=None, d_penalty=None, g_penalty=None, logit_penalty=None,
-               labels: torch.Tensor | None = None, step: int = 0, extra_z=()) -> dict:
+               consistency=None, labels: torch.Tensor | None = None, step: int = 0, extra_z=()) -> dict:
     """One D update on (real, G(z)), then one G update that tries to fool the updated D.
 
     Returns detached 0-dim tensors (d_loss, d_acc, and g_loss when G was updated), left
@@ -48,7 +49,8 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, *, loss:
     `augment(x)` transforms everything D sees, real and fake alike (DiffAugment, instance
     noise); `d_penalty(D, real, fake, step)` adds a regulariser (R1, gradient penalty) to
     D's loss, or None to skip it at this step (lazy R1), `logit_penalty(real_logits,
-    fake_logits)` one on D's logits of this step (LeCam), and `g_penalty(fake, real)` a term
+    fake_logits)` one on D's logits of this step (LeCam), `consistency(D, real, fake, real_logits,
+    fake_logits, augment)` one on D's verdicts on a second augmentation (bCR), and `g_penalty(fake, real)` a term
     (the tone match) to G's, on the unaugmented images. The logged g_loss stays the
     adversarial part alone; the term is logged as g_penalty.
     `labels` (B,) are the real batch's classes for conditional nets; the fakes get the same
@@ -72,6 +74,10 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, *, loss:
         total = d_loss
         if logit_penalty is not None:
             total = total + logit_penalty(real_logits, fake_logits)
+        if consistency is not None:
+            with autocast:
+                total = total + consistency(lambda x: D_plain(x, *conditioned), real, fake.detach(), real_logits,
+                                            fake_logits, augment)
         if d_penalty is not None:
             # Penalties differentiate through D twice, which DDP's wrapper does not support;
             # their gradients still land in the same parameters that DDP synchronises.
@@ -91,7 +97,8 @@ def train_step(real: torch.Tensor, D, G, d_opt, g_opt, z: torch.Tensor, *, loss:
                 fake_more = G(z_more, *conditioned)
             g_loss, g_extra = g_update(fake_more)
     stats = {"d_loss": d_loss.detach(),
-             "d_acc": losses.d_accuracy(real_logits.detach(), fake_logits.detach(), loss)}
+             "d_acc": losses.d_accuracy(real_logits.detach(), fake_logits.detach(), loss),
+             "d_real_sign": real_logits.detach().float().sign().mean()}  # ADA's overfitting measure
     if train_g:
         stats["g_loss"] = g_loss.detach()
         if g_extra is not None:
@@ -166,17 +173,18 @@ class GAN:
 
     @classmethod
     def build(cls, cfg: TrainConfig, device: torch.device, rank: int = 0,
-              D: nn.Module | None = None, G: nn.Module | None = None) -> "GAN":
+              D: nn.Module | None = None, G: nn.Module | None = None, reduce=None) -> "GAN":
         """Fresh nets (initialised from torch's global generator), optimizers and helpers.
         A `D` or `G` passed in (the notebook's own nets) is used as it is, in place of the
-        config's; the optimizers and G_ema are then made over it."""
+        config's; the optimizers and G_ema are then made over it. `reduce` averages a
+        tensor over data-parallel ranks (ADA's measure)."""
         if D is None or G is None:
             built_D, built_G = build_models(cfg)
             D, G = (built_D if D is None else D), (built_G if G is None else G)
         D, G = accel.prepare_model(D, device, cfg.fast), accel.prepare_model(G, device, cfg.fast)
         d_opt, g_opt = make_optimizers(cfg, D, G)
         augmenter = Augmenter(cfg.augment, cfg.instance_noise, seed=stream_seed(cfg.seed, "augment", rank),
-                              device=device)
+                              device=device, ada_target=cfg.ada_target, reduce=reduce)
         return cls(D, G, d_opt, g_opt, EMA(G, cfg.ema_decay) if cfg.ema_decay > 0 else None,
                    build_schedule(cfg), augmenter, LeCam(cfg.lecam, device=device) if cfg.lecam > 0 else None)
 
@@ -208,7 +216,8 @@ def make_step(cfg: TrainConfig, gan: GAN, dist: Dist):
     G = accel.maybe_compile(dist.wrap(gan.G, cfg.sync_bn), cfg.compile)
     device = next(gan.G.parameters()).device
     options = dict(loss=cfg.loss, real_target=cfg.real_target, amp=accel.amp_enabled(device, cfg.amp),
-                   d_penalty=make_d_penalty(cfg), g_penalty=make_g_penalty(cfg), logit_penalty=gan.lecam)
+                   d_penalty=make_d_penalty(cfg), g_penalty=make_g_penalty(cfg), logit_penalty=gan.lecam,
+                   consistency=Consistency(cfg.bcr) if cfg.bcr > 0 else None)
     base_lrs = [(gan.d_opt, cfg.lr_d), (gan.g_opt, cfg.lr_g)]
     augmenter = gan.augmenter if gan.augmenter.enabled else None
     growth = Growth.for_run(cfg, dist)  # progressive growing: the nets' size and fade, from progress
@@ -227,6 +236,7 @@ def make_step(cfg: TrainConfig, gan: GAN, dist: Dist):
         if gan.ema is not None and g_updates:
             gan.ema.update(gan.G, step)
         gan.schedule.observe(stats)
+        stats.update(gan.augmenter.observe(stats, len(real)))
         return stats
     return step
 

@@ -63,6 +63,18 @@ def test_a_three_trial_study(tmp_path, quick_fid, capsys):
     assert f"python -m facegan sample --checkpoint {folder / f'trial-{best.number:03d}' / 'checkpoints'}" in out
 
 
+def test_a_sweep_at_a_fixed_time_budget_scores_each_trial_once_at_its_end(tmp_path, quick_fid, capsys):
+    assert main(sweep_args(tmp_path, "--set", "minutes=0.01", "--pruner", "none", epochs=0, trials=2)) == 0
+    out = capsys.readouterr().out
+    assert "each trial trains 0.01 minutes and is scored once, on the weights it ends with" in out
+    for t in load(tmp_path).trials:
+        run_dir = tmp_path / "sweep" / f"trial-{t.number:03d}"
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        (scored,) = [r for r in rows if "fid" in r]
+        assert t.state.name == "COMPLETE" and t.value == scored["fid"]
+        assert scored["step"] == max(r["step"] for r in rows)  # the weights the budget ended with
+
+
 def test_a_pruned_trial_stops_its_run_early(tmp_path, quick_fid, monkeypatch):
     monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: True)
     assert main(sweep_args(tmp_path, epochs=3, trials=1)) == 0

@@ -1,10 +1,11 @@
+import math
 from dataclasses import replace
 
 import pytest
 import torch
 from torch import nn
 
-from facegan.config import TrainConfig
+from facegan.config import ConfigError, TrainConfig
 from facegan.nets.models import (
     Discriminator,
     Generator,
@@ -191,3 +192,29 @@ def test_minibatch_std_sees_a_collapsed_batch():
     assert minibatch_std(varied).shape == (8, 5, 2, 2)
     assert minibatch_std(copies)[:, 4].abs().max() < 1e-3 < minibatch_std(varied)[:, 4].min()
     assert minibatch_std(torch.randn(3, 4, 2, 2))[:, 4].abs().max() < 1e-3  # 3 images: groups of 1
+
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_skip_layer_excitation_gates_each_block_two_blocks_finer(size):
+    torch.manual_seed(0)
+    G = Generator(z_size=16, conv_dim=8, image_size=size, sle=True)
+    blocks = int(math.log2(size)) - 2
+    assert len(G.excite) == blocks - 2  # 64 px: 4x4 gates 16x16, 8x8 gates 32x32
+    z = torch.randn(3, 16)
+    out = G(z)
+    assert out.shape == (3, 3, size, size)
+    gates = [m(torch.randn(3, m.gate[1].in_channels, 4, 4)) for m in G.excite.values()]
+    assert all(g.shape[2:] == (1, 1) and ((g > 0) & (g < 1)).all() for g in gates)
+    # With every gate open (1) the net is the plain DCGAN G over the same layers: the gates are all that SLE adds
+    for m in G.excite.values():
+        m.forward = lambda low, m=m: torch.ones(low.shape[0], m.gate[1].out_channels, 1, 1)
+    assert torch.allclose(G(z), G.net(z[:, :, None, None]))
+    assert not torch.allclose(out, G(z))
+
+
+def test_without_sle_the_generator_keeps_its_parameters_and_state_dict_keys():
+    plain, gated = Generator(z_size=16, conv_dim=8), Generator(z_size=16, conv_dim=8, sle=True)
+    assert all(k.startswith("net.") for k in plain.state_dict())
+    assert set(gated.state_dict()) - set(plain.state_dict()) == {k for k in gated.state_dict() if k.startswith("excite.")}
+    with pytest.raises(ConfigError, match="add --arch dcgan|use --arch dcgan"):
+        TrainConfig(sle=True, arch="resnet", d_norm="none")

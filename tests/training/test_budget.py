@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from facegan.checkpoint import load_checkpoint
 from facegan.commands.cli import main
 from facegan.config import ConfigError, TrainConfig, preset
 from facegan.training import steplog
@@ -103,3 +104,14 @@ def test_epochs_zero_needs_a_budget_and_no_schedule_over_the_run():
         with pytest.raises(ConfigError, match=r"is scheduled over the run's length, .* give --epochs N"):
             TrainConfig(epochs=0, minutes=1, **option)
     TrainConfig(epochs=0, minutes=1, schedule="gated")  # gated reads D's accuracy, not the run's length
+
+
+def test_a_spent_budget_is_scored_on_the_weights_it_ends_with(tiny_cfg, scripted_fids):
+    scripted_fids(50.0)
+    cfg = tiny_cfg(epochs=0, minutes=0.02, eval_every=1000)  # no epoch is due: only the end is scored
+    summary = train(cfg, progress=False)
+    rows = [json.loads(line) for line in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
+    scored = [r for r in rows if "fid" in r]
+    assert len(scored) == 1 and scored[0]["step"] == summary["steps"]
+    best = load_checkpoint(cfg.run_dir / "checkpoints/best.pt")
+    assert best["step"] == summary["steps"] and summary["best"]["fid"] == 50.0

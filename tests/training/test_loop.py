@@ -229,7 +229,8 @@ R3GAN_PIECES = {"arch": "resnet", "d_norm": "none", "mbstd": True, "loss": "rpga
 G_HEAVY = {"g_steps": 3, "ema_decay": 0.9, "r1_gamma": 1.0, "r1_every": 2, "loss": "rpgan", "d_norm": "none"}
 QUALITY_PIECES = {"ema_decay": 0.9, "augment": "color,translation,cutout", "instance_noise": 0.1,
                   "r1_gamma": 1.0, "r1_every": 2, "lr_decay": "cosine", "d_norm": "spectral", "loss": "hinge",
-                  "tone_match": 0.5, "condition": "tone", "g_conv_dim": 12, "lecam": 0.3}
+                  "tone_match": 0.5, "condition": "tone", "g_conv_dim": 12, "lecam": 0.3,
+                  "ada_target": 0.6, "bcr": 10.0, "sle": True}
 
 
 @pytest.mark.parametrize("extra", [{}, {"d_dropout": 0.3, "schedule": "decay", "d_steps": 3}, QUALITY_PIECES,

@@ -8,18 +8,6 @@ from facegan.eval import metrics
 from facegan.training.loop import train
 
 
-@pytest.fixture
-def scripted_fids(monkeypatch):
-    """evaluate_generator returns the given FIDs in turn, so the best epoch is known in advance."""
-    def script(*fids):
-        queue = list(fids)
-
-        def fake_evaluate(*args, **kwargs):
-            return {"fid": queue.pop(0), "kid": 0.0, "kid_std": 0.0, "swd": 0.0, "n": 8}
-        monkeypatch.setattr(metrics, "evaluate_generator", fake_evaluate)
-    return script
-
-
 def test_best_pt_is_the_snapshot_of_the_lowest_fid(tiny_cfg, scripted_fids, tmp_path):
     scripted_fids(50.0, 30.0, 40.0)
     cfg = tiny_cfg(epochs=3, eval_every=1)
