@@ -288,7 +288,9 @@ def refresh_quotes(text: str, rows: list[dict]) -> str:
 
 # A row trained a preset as it is when its flags are the preset's alone; --ema-norm-samples 0 only
 # changes how G_ema's BatchNorm statistics were set for scoring, not the training.
-AS_IS = re.compile(r"--preset (\w+)(?: --ema-norm-samples 0)?")
+AS_IS = re.compile(r"--preset ([\w-]+)(?: --ema-norm-samples 0)?")
+# Rows that trained a preset's exact config before it had its own name.
+SAME_AS = {"--preset cpu --lr-g 0.0002": "--preset cpu-fast"}
 # Rows that fit AS_IS but are not a preset as it trains today, or count a run twice.
 NOT_AS_IS = {"recipes-63k-cpu2/quality, D's spectral weights at torch's init"}  # the code before a fix
 RESCORED = {"ema-norms"}  # checkpoints of other experiments' runs, scored again
@@ -305,7 +307,7 @@ def recipe_curves(rows: list[dict]) -> dict:
                  if r["fid"] is not None and r["images"] is not None and r["seed"] is not None]
         if experiment in RESCORED or f"{experiment}/{recipe}" in NOT_AS_IS:
             continue
-        match = AS_IS.fullmatch(group[0]["flags"]) if group else None
+        match = AS_IS.fullmatch(SAME_AS.get(group[0]["flags"], group[0]["flags"])) if group else None
         if not match or match.group(1) not in PRESETS or PRESETS[match.group(1)].get("image_size", 64) != 64:
             continue
         curves.setdefault(match.group(1), []).append(

@@ -24,6 +24,7 @@ from ..utils import accel
 
 TABLE = "recipe_fid.json"
 MEASURE_SECONDS = 3.0  # of steps per candidate, after two untimed ones
+COST_FREE = ("lr_d", "lr_g", "name", "out")  # fields that change what a step learns, not what it costs
 SAME_POINT = 1.15  # points within this ratio of images are one measurement, averaged by seeds
 
 
@@ -103,16 +104,25 @@ def candidates(overrides: dict, table: dict) -> dict[str, object]:
 
 
 def measure_rates(configs: dict, seconds: float = MEASURE_SECONDS) -> dict[str, float]:
-    """Each config's training-step images/s on its device, one after the other."""
+    """Each config's training-step images/s on its device, one after the other; configs whose
+    steps cost the same (they differ in learning rates alone) are timed once."""
     from .rates import noise_faces, step_rate
 
-    rates = {}
+    rates, timed = {}, {}
     for name, cfg in configs.items():
-        device = accel.resolve_device(cfg.device)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            rates[name], _ = step_rate(cfg, noise_faces(2 * cfg.batch_size, cfg.image_size), device,
-                                       seconds=seconds)
+        step = same_step(cfg)
+        if step not in timed:
+            device = accel.resolve_device(cfg.device)
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                timed[step], _ = step_rate(cfg, noise_faces(2 * cfg.batch_size, cfg.image_size), device,
+                                           seconds=seconds)
+        rates[name] = timed[step]
     return rates
+
+
+def same_step(cfg) -> str:
+    """What a step's cost depends on: the config without its learning rates (and its names)."""
+    return json.dumps({k: v for k, v in cfg.to_dict().items() if k not in COST_FREE}, sort_keys=True, default=str)
 
 
 def choose_preset(overrides: dict, *, rates: dict[str, float] | None = None, table: dict | None = None,
@@ -126,7 +136,7 @@ def choose_preset(overrides: dict, *, rates: dict[str, float] | None = None, tab
     table = load_table() if table is None else table
     configs = candidates(overrides, table)
     if rates is None:
-        log(f"--preset auto: timing {', '.join(configs)} for {MEASURE_SECONDS:g} s each")
+        log(f"--preset auto: timing the steps of {', '.join(configs)} for {MEASURE_SECONDS:g} s each")
         rates = measure_rates(configs)
     ranked = rank({name: rates[name] for name in configs}, minutes, table)
     cfg = configs[ranked[0].preset]

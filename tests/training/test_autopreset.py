@@ -80,3 +80,13 @@ def test_the_rates_are_timed_on_the_step_itself():
     cfg = preset("tiny", image_size=64, minutes=1, epochs=0)
     rates = autopreset.measure_rates({"tiny": cfg}, seconds=0.2)
     assert rates["tiny"] > 0
+
+
+def test_recipes_that_differ_in_learning_rates_alone_are_timed_once(monkeypatch):
+    from facegan.training import rates
+
+    timed = []
+    monkeypatch.setattr(rates, "step_rate", lambda cfg, *a, **k: (timed.append(cfg.name) or 100.0 + len(timed), 0))
+    configs = {"cpu": preset("cpu"), "cpu-fast": preset("cpu-fast"), "quality": preset("quality")}
+    measured = autopreset.measure_rates(configs, seconds=0.1)
+    assert len(timed) == 2 and measured["cpu"] == measured["cpu-fast"] != measured["quality"]
