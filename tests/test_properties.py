@@ -78,7 +78,7 @@ SINGLE_FIELD_LOSSES = tuple(loss for loss in LOSSES if loss != "wgan")
 
 # Fields whose other values are valid only beside other fields' values (cross-field rules).
 SINGLE_FIELD_ONLY = {"arch": ("dcgan",), "mbstd": (False,), "grow_from": (0,), "g_steps": (1,),
-                     "early_stop": (0,), "grow_epochs": (0,)}
+                     "early_stop": (0,), "grow_epochs": (0,), "ada_target": (0.0,), "bcr": (0.0,), "sle": (False,)}
 # epochs=0 needs a --minutes budget (tests/training/test_budget.py): alone, epochs counts from 1.
 SINGLE_FIELD_RANGES = {"epochs": (1, 1_000_000)}
 
@@ -159,6 +159,10 @@ def test_documented_limits_hold(field, refused, accepted):
         TrainConfig(**{field: refused})
 
 
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 # Anything at all: out of range, nan, inf, arbitrary text, or what a JSON file or a
 # notebook might hand over instead of the right type.
 wrong_types = st.none() | st.booleans() | st.lists(st.integers(), max_size=2)
@@ -180,6 +184,11 @@ ANY_VALUES["grow_epochs"] = ANY_VALUES["grow_epochs"].filter(lambda v: not (isin
 ANY_VALUES["g_steps"] = ANY_VALUES["g_steps"].filter(lambda v: not (isinstance(v, int) and 2 <= v <= 16))
 ANY_VALUES["early_stop"] = ANY_VALUES["early_stop"].filter(lambda v: not (isinstance(v, int) and v > 0))
 ANY_VALUES["epochs"] = ANY_VALUES["epochs"].filter(lambda v: v != 0)  # 0 hangs on --minutes
+# ADA and bCR need an augmentation policy (and ADA a loss with signed logits), --sle the plain DCGAN G:
+# tests/training/test_ada.py, test_consistency.py and tests/nets/test_models.py check those rules.
+ANY_VALUES["ada_target"] = ANY_VALUES["ada_target"].filter(lambda v: not (_number(v) and 0 < v < 1))
+ANY_VALUES["bcr"] = ANY_VALUES["bcr"].filter(lambda v: not (_number(v) and 0 < v < math.inf))
+ANY_VALUES["sle"] = ANY_VALUES["sle"].filter(lambda v: v is not True)
 
 
 @FAST

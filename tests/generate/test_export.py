@@ -10,9 +10,9 @@ from facegan.training.loop import train
 from tests.conftest import ROOT
 
 
-@pytest.fixture(params=["none", "tone"], ids=["plain", "conditional"])
+@pytest.fixture(params=[{}, {"condition": "tone"}, {"sle": True}], ids=["plain", "conditional", "skip-excited"])
 def checkpoint(tiny_cfg, request):
-    cfg = tiny_cfg(condition=request.param)
+    cfg = tiny_cfg(**request.param)
     train(cfg, progress=False)
     return cfg.run_dir / "checkpoints/latest.pt"
 
