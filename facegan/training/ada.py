@@ -55,5 +55,8 @@ class AdaptiveStrength:
 
     def load_state_dict(self, state: dict) -> None:
         device = self.p.device
-        self.p, self.r_t, self._sign_sum = (state[k].reshape(()).float().to(device) for k in ("p", "r_t", "sign_sum"))
+        p, r_t, sign_sum = (state[k].reshape(()).float().to(device) for k in ("p", "r_t", "sign_sum"))
+        if not 0 <= p.item() <= 1 or not (r_t.isfinite() and sign_sum.isfinite()):
+            raise ValueError(f"ADA state p={p.item()}, r_t={r_t.item()}: p must lie in [0, 1] and both be finite")
+        self.p, self.r_t, self._sign_sum = p, r_t, sign_sum
         self._steps, self._images = int(state["steps"]), int(state["images"])

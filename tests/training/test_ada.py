@@ -41,6 +41,12 @@ def test_the_strength_round_trips_through_a_state_dict_mid_interval():
     assert again.p.item() == ada.p.item() == pytest.approx(0.4)
 
 
+def test_a_strength_outside_0_1_in_a_checkpoint_is_refused():
+    state = AdaptiveStrength(0.6).state_dict()
+    with pytest.raises(ValueError, match=r"p must lie in \[0, 1\]"):
+        AdaptiveStrength(0.6).load_state_dict({**state, "p": torch.tensor(1.5)})
+
+
 @pytest.mark.parametrize("target", [0.0, 1.0, -0.5])
 def test_a_target_outside_0_1_is_refused(target):
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
